@@ -1,0 +1,179 @@
+//! A subscriber's bounded live buffer, and its overflow policy.
+//!
+//! The dispatcher offers each event without waiting. When the buffer is full the mailbox
+//! drops the event and every later one and records that it *lagged*; its subscriber
+//! drains what is buffered (all older than the loss), then re-reads the log from its last
+//! position. So a slow subscriber costs the publisher nothing and loses nothing that is
+//! still retained.
+
+use std::{
+    collections::VecDeque,
+    sync::{Arc, Mutex},
+};
+
+use tokio::sync::Notify;
+
+use crate::{Event, EventId};
+
+#[derive(Debug)]
+pub(crate) struct Mailbox {
+    /// A std mutex: every critical section is a few pointer moves, never an `.await`.
+    state: Mutex<State>,
+    notify: Notify,
+    capacity: usize,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    queue: VecDeque<Arc<Event>>,
+    /// Last event offered, so a subscriber whose selectors overlap gets each event once.
+    last: Option<EventId>,
+    lagged: bool,
+    closed: bool,
+}
+
+/// What [`Mailbox::take`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Take {
+    /// Events were moved out; `lagged` says events after them were dropped.
+    Batch { lagged: bool },
+    /// The bus closed this mailbox.
+    Closed,
+}
+
+impl Mailbox {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            state: Mutex::new(State::default()),
+            notify: Notify::new(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().expect("no code panics while holding a mailbox lock")
+    }
+
+    /// Offers `event` without waiting: buffered, or dropped and recorded as lag.
+    pub(crate) fn offer(&self, event: &Arc<Event>) {
+        let mut state = self.lock();
+        if state.lagged || state.closed || state.last == Some(event.id()) {
+            return;
+        }
+        state.last = Some(event.id());
+        if state.queue.len() >= self.capacity {
+            state.lagged = true;
+            return;
+        }
+        let was_empty = state.queue.is_empty();
+        state.queue.push_back(Arc::clone(event));
+        drop(state);
+        // Only the first event wakes the reader; it drains the whole queue at once. A
+        // reader not yet waiting keeps the permit, so this wake is never lost.
+        if was_empty {
+            self.notify.notify_one();
+        }
+    }
+
+    /// Records that events were lost upstream of this mailbox (the dispatcher lagged).
+    pub(crate) fn lag(&self) {
+        self.lock().lagged = true;
+        self.notify.notify_one();
+    }
+
+    /// Ends the subscriber after what is buffered.
+    pub(crate) fn close(&self) {
+        self.lock().closed = true;
+        self.notify.notify_one();
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
+
+    /// Waits until there is something to do, then moves every buffered event into `out`
+    /// and clears the lag flag, reporting it.
+    pub(crate) async fn take(&self, out: &mut VecDeque<Arc<Event>>) -> Take {
+        loop {
+            {
+                let mut state = self.lock();
+                if !state.queue.is_empty() || state.lagged {
+                    std::mem::swap(out, &mut state.queue);
+                    let lagged = std::mem::take(&mut state.lagged);
+                    return Take::Batch { lagged };
+                }
+                if state.closed {
+                    return Take::Closed;
+                }
+            }
+            self.notify.notified().await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Draft, Topic};
+
+    fn event(offset: u64) -> Arc<Event> {
+        Arc::new(Draft::new(Topic::new("t").unwrap(), "d").into_event(EventId::new(1, offset), 0))
+    }
+
+    fn offsets(q: &VecDeque<Arc<Event>>) -> Vec<u64> {
+        q.iter().map(|e| e.id().offset()).collect()
+    }
+
+    #[tokio::test]
+    async fn overflow_keeps_the_prefix_and_reports_lag() {
+        let mailbox = Mailbox::new(2);
+        for offset in 1..=4 {
+            mailbox.offer(&event(offset));
+        }
+        let mut out = VecDeque::new();
+        assert_eq!(mailbox.take(&mut out).await, Take::Batch { lagged: true });
+        assert_eq!(offsets(&out), [1, 2]);
+
+        out.clear();
+        mailbox.offer(&event(5));
+        assert_eq!(mailbox.take(&mut out).await, Take::Batch { lagged: false });
+        assert_eq!(offsets(&out), [5]);
+    }
+
+    #[tokio::test]
+    async fn the_same_event_is_buffered_once() {
+        let mailbox = Mailbox::new(8);
+        let e = event(1);
+        mailbox.offer(&e);
+        mailbox.offer(&e);
+        let mut out = VecDeque::new();
+        mailbox.take(&mut out).await;
+        assert_eq!(offsets(&out), [1]);
+    }
+
+    #[tokio::test]
+    async fn close_ends_after_the_buffer() {
+        let mailbox = Arc::new(Mailbox::new(8));
+        mailbox.offer(&event(1));
+        mailbox.close();
+        let mut out = VecDeque::new();
+        assert_eq!(mailbox.take(&mut out).await, Take::Batch { lagged: false });
+        assert_eq!(mailbox.take(&mut out).await, Take::Closed);
+    }
+
+    #[tokio::test]
+    async fn a_waiting_reader_is_woken() {
+        let mailbox = Arc::new(Mailbox::new(8));
+        let reader = {
+            let mailbox = Arc::clone(&mailbox);
+            tokio::spawn(async move {
+                let mut out = VecDeque::new();
+                mailbox.take(&mut out).await;
+                offsets(&out)
+            })
+        };
+        tokio::task::yield_now().await;
+        mailbox.offer(&event(7));
+        assert_eq!(reader.await.unwrap(), [7]);
+    }
+}

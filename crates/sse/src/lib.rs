@@ -1,0 +1,53 @@
+//! herald-sse: the `text/event-stream` codec of Herald.
+//!
+//! Herald fans events out to browsers as Server-Sent Events. This crate
+//! turns one event into the exact bytes of an event block, once per
+//! published event, as a [`bytes::Bytes`] that every receiver shares; and it
+//! parses such a stream back, incrementally and exactly as the WHATWG HTML
+//! "interpreting an event stream" algorithm says a browser does, for test
+//! clients and tools. It knows nothing of topics, audiences or HTTP.
+//!
+//! # Layout
+//!
+//! - `encode`: [`Frame`] (id, event type, retry hint, data) and its
+//!   [`encode`](Frame::encode), plus [`comment`] (heartbeats) and [`retry`].
+//!   Refuses ids and event types that could inject fields.
+//! - `parse`: the incremental [`Parser`]; chunks may split the input
+//!   anywhere.
+//! - `item`: what the parser reports: [`Item`] and [`Event`].
+//! - `error`: [`Error`], for refused field values and parser limits.
+//!
+//! A warp adapter module (Last-Event-ID, a subscription as an SSE reply,
+//! heartbeats) will be added on top of this codec.
+//!
+//! # Examples
+//!
+//! ```
+//! use herald_sse::{Event, Frame, Item, Parser};
+//!
+//! let bytes = Frame::new("line one\nline two").id("42")?.event("update")?.encode();
+//! assert_eq!(
+//!     &bytes[..],
+//!     b"id: 42\nevent: update\ndata: line one\ndata: line two\n\n",
+//! );
+//!
+//! let mut parser = Parser::new();
+//! let items = parser.feed(&bytes)?;
+//! let expected = Event {
+//!     event_type: "update".into(),
+//!     data: "line one\nline two".into(),
+//!     last_event_id: "42".into(),
+//! };
+//! assert_eq!(items, [Item::Event(expected)]);
+//! # Ok::<(), herald_sse::Error>(())
+//! ```
+
+mod encode;
+mod error;
+mod item;
+mod parse;
+
+pub use encode::{Frame, comment, retry};
+pub use error::Error;
+pub use item::{Event, Item};
+pub use parse::Parser;
