@@ -132,7 +132,9 @@ impl Builder {
     ///
     /// Outside a Tokio runtime.
     pub fn build(self) -> Bus {
-        let log = self.log.unwrap_or_else(|| Arc::new(MemoryLog::new(self.retention)));
+        let log = self
+            .log
+            .unwrap_or_else(|| Arc::new(MemoryLog::new(self.retention)));
         let tail = log.tail();
         let registry = Arc::new(Registry::new(tail.start));
         let dispatcher = tokio::spawn(dispatch(Arc::clone(&registry), tail.items));
@@ -214,16 +216,24 @@ impl Bus {
             return Err(PublishError::EmptyBatch);
         }
         let limit = self.shared.max_event_bytes;
-        if let Some((index, size)) = drafts.iter().map(Draft::size).enumerate().find(|&(_, s)| s > limit) {
+        if let Some((index, size)) = drafts
+            .iter()
+            .map(Draft::size)
+            .enumerate()
+            .find(|&(_, s)| s > limit)
+        {
             return Err(PublishError::TooLarge { index, size, limit });
         }
         let events = self.shared.log.append(drafts).await?;
-        self.shared.counters.published.fetch_add(events.len() as u64, Ordering::Relaxed);
+        self.shared
+            .counters
+            .published
+            .fetch_add(events.len() as u64, Ordering::Relaxed);
         Ok(events.iter().map(|e| e.id()).collect())
     }
 
     /// Subscribes. Every event published after this returns is delivered (or reported
-    /// missing by a reset); with [`Resume::After`] retained history comes first.
+    /// missing by a reset); with [`Resume::After`](crate::Resume::After) retained history comes first.
     ///
     /// # Errors
     ///

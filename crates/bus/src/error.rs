@@ -26,7 +26,9 @@ pub enum NameError {
         index: usize,
     },
     /// A segment has a character outside `A-Z a-z 0-9 _ : -`.
-    #[error("segment {segment:?} of {name:?} has the character {ch:?}, allowed are A-Z a-z 0-9 _ : -")]
+    #[error(
+        "segment {segment:?} of {name:?} has the character {ch:?}, allowed are A-Z a-z 0-9 _ : -"
+    )]
     BadChar {
         /// The whole name.
         name: String,

@@ -149,7 +149,8 @@ impl Serialize for Data {
         if self.is_string {
             s.serialize_str(&self.text)
         } else {
-            let raw: &RawValue = serde_json::from_str(&self.text).map_err(serde::ser::Error::custom)?;
+            let raw: &RawValue =
+                serde_json::from_str(&self.text).map_err(serde::ser::Error::custom)?;
             raw.serialize(s)
         }
     }
@@ -237,7 +238,9 @@ impl Draft {
 
     /// Bytes counted against the bus's event size limit: data, topic and type.
     pub fn size(&self) -> usize {
-        self.data.text.len() + self.topic.as_str().len() + self.name.as_ref().map_or(0, |n| n.0.len())
+        self.data.text.len()
+            + self.topic.as_str().len()
+            + self.name.as_ref().map_or(0, |n| n.0.len())
     }
 
     /// Turns the draft into an event with `id`, published at `time_ms` (Unix milliseconds).
@@ -363,7 +366,12 @@ mod wire {
             Ok(Self {
                 topic: Topic::new(&w.topic).map_err(|e| format!("topic: {e}"))?,
                 data: w.data,
-                name: w.event.as_deref().map(EventName::new).transpose().map_err(|e| e.to_string())?,
+                name: w
+                    .event
+                    .as_deref()
+                    .map(EventName::new)
+                    .transpose()
+                    .map_err(|e| e.to_string())?,
                 retry: w.retry,
                 audience,
             })
@@ -408,7 +416,8 @@ mod tests {
         let draft: Draft = serde_json::from_str(text).unwrap();
         assert_eq!(draft.data().as_str(), r#"{"x":[1,2]}"#);
         assert_eq!(serde_json::to_string(&draft).unwrap(), text);
-        let string_data: Draft = serde_json::from_str(r#"{"topic":"a","data":"line1\nline2"}"#).unwrap();
+        let string_data: Draft =
+            serde_json::from_str(r#"{"topic":"a","data":"line1\nline2"}"#).unwrap();
         assert_eq!(string_data.data().as_str(), "line1\nline2");
         assert_eq!(
             serde_json::to_value(&string_data).unwrap(),
@@ -429,7 +438,8 @@ mod tests {
 
     #[test]
     fn compact_json_whatever_the_input_layout() {
-        let draft: Draft = serde_json::from_str("{\"topic\":\"a\",\"data\": { \"k\" :  [ 1 , 2 ] } }").unwrap();
+        let draft: Draft =
+            serde_json::from_str("{\"topic\":\"a\",\"data\": { \"k\" :  [ 1 , 2 ] } }").unwrap();
         assert_eq!(draft.data().as_str(), r#"{"k":[1,2]}"#);
         assert_eq!(draft.size(), r#"{"k":[1,2]}"#.len() + 1);
     }
@@ -443,6 +453,13 @@ mod tests {
             Bytes::from_static(b"frame")
         });
         let second = event.frame(|_| unreachable!("encoded twice"));
-        assert_eq!((first, second, calls), (Bytes::from_static(b"frame"), Bytes::from_static(b"frame"), 1));
+        assert_eq!(
+            (first, second, calls),
+            (
+                Bytes::from_static(b"frame"),
+                Bytes::from_static(b"frame"),
+                1
+            )
+        );
     }
 }

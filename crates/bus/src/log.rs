@@ -46,7 +46,12 @@ pub trait Log: Send + Sync + fmt::Debug + 'static {
     /// # Errors
     ///
     /// [`LogError::Unavailable`] when the storage cannot be reached.
-    async fn read(&self, after: Option<EventId>, filter: &Filter, limit: usize) -> Result<Page, LogError>;
+    async fn read(
+        &self,
+        after: Option<EventId>,
+        filter: &Filter,
+        limit: usize,
+    ) -> Result<Page, LogError>;
 
     /// Starts following the log: every event appended from now on, in log order.
     fn tail(&self) -> Tail;
@@ -96,7 +101,10 @@ impl Filter {
     /// Whether the subscriber may receive `event`: a selector matches its topic and the
     /// subscriber belongs to its audience.
     pub fn admits(&self, event: &Event) -> bool {
-        event.audience().includes(self.user.as_ref(), self.connection) && self.matches(event.topic())
+        event
+            .audience()
+            .includes(self.user.as_ref(), self.connection)
+            && self.matches(event.topic())
     }
 }
 
@@ -145,6 +153,8 @@ pub struct Tail {
 
 impl fmt::Debug for Tail {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Tail").field("start", &self.start).finish_non_exhaustive()
+        f.debug_struct("Tail")
+            .field("start", &self.start)
+            .finish_non_exhaustive()
     }
 }

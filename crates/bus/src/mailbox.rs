@@ -51,7 +51,9 @@ impl Mailbox {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().expect("no code panics while holding a mailbox lock")
+        self.state
+            .lock()
+            .expect("no code panics while holding a mailbox lock")
     }
 
     /// Offers `event` without waiting: buffered, or dropped and recorded as lag.

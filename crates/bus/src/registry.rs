@@ -12,7 +12,10 @@ use std::{
     },
 };
 
-use crate::{Audience, ConnectionId, Event, EventId, Topic, UserId, log::Filter, mailbox::Mailbox, trie::Trie};
+use crate::{
+    Audience, ConnectionId, Event, EventId, Topic, UserId, log::Filter, mailbox::Mailbox,
+    trie::Trie,
+};
 
 /// One registered subscriber.
 #[derive(Debug)]
@@ -54,16 +57,24 @@ impl Registry {
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Index> {
-        self.index.read().expect("no code panics while holding the registry lock")
+        self.index
+            .read()
+            .expect("no code panics while holding the registry lock")
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, Index> {
-        self.index.write().expect("no code panics while holding the registry lock")
+        self.index
+            .write()
+            .expect("no code panics while holding the registry lock")
     }
 
     /// Adds a subscriber. Returns it and the id of the last event dispatched before it:
     /// it is offered every later one. `None` once the registry is closed.
-    pub(crate) fn register(&self, filter: Arc<Filter>, capacity: usize) -> Option<(Arc<Member>, EventId)> {
+    pub(crate) fn register(
+        &self,
+        filter: Arc<Filter>,
+        capacity: usize,
+    ) -> Option<(Arc<Member>, EventId)> {
         let member = Arc::new(Member {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
             filter,
@@ -77,10 +88,18 @@ impl Registry {
             index.everyone.insert(selector, Arc::clone(&member));
         }
         if let Some(user) = member.filter.user() {
-            index.by_user.entry(user.clone()).or_default().push(Arc::clone(&member));
+            index
+                .by_user
+                .entry(user.clone())
+                .or_default()
+                .push(Arc::clone(&member));
         }
         let connection = member.filter.connection();
-        index.by_connection.entry(connection).or_default().push(Arc::clone(&member));
+        index
+            .by_connection
+            .entry(connection)
+            .or_default()
+            .push(Arc::clone(&member));
         index.members.insert(member.id, Arc::clone(&member));
         let start = EventId::new(
             self.dispatched_epoch.load(Ordering::Acquire),
@@ -115,7 +134,12 @@ impl Registry {
         };
         match event.audience() {
             Audience::Everyone => index.everyone.for_each_match(event.topic(), &mut { offer }),
-            Audience::User(user) => index.by_user.get(user).into_iter().flatten().for_each(offer_if_matching),
+            Audience::User(user) => index
+                .by_user
+                .get(user)
+                .into_iter()
+                .flatten()
+                .for_each(offer_if_matching),
             Audience::Connection(c) => index
                 .by_connection
                 .get(c)
@@ -123,8 +147,10 @@ impl Registry {
                 .flatten()
                 .for_each(offer_if_matching),
         }
-        self.dispatched_epoch.store(event.id().epoch(), Ordering::Release);
-        self.dispatched_offset.store(event.id().offset(), Ordering::Release);
+        self.dispatched_epoch
+            .store(event.id().epoch(), Ordering::Release);
+        self.dispatched_offset
+            .store(event.id().offset(), Ordering::Release);
     }
 
     /// Tells every subscriber that events were lost before reaching it.
@@ -158,7 +184,11 @@ impl Registry {
     }
 }
 
-fn remove_from<K: std::hash::Hash + Eq>(map: &mut HashMap<K, Vec<Arc<Member>>>, key: &K, is_it: impl Fn(&Arc<Member>) -> bool) {
+fn remove_from<K: std::hash::Hash + Eq>(
+    map: &mut HashMap<K, Vec<Arc<Member>>>,
+    key: &K,
+    is_it: impl Fn(&Arc<Member>) -> bool,
+) {
     if let Some(list) = map.get_mut(key) {
         list.retain(|m| !is_it(m));
         if list.is_empty() {

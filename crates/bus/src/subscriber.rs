@@ -195,7 +195,11 @@ impl Subscriber {
                     missed_since: text,
                 };
                 counters.reset();
-                (live_from, Mode::Replay { from: None }, VecDeque::from([Delivery::Reset(reset)]))
+                (
+                    live_from,
+                    Mode::Replay { from: None },
+                    VecDeque::from([Delivery::Reset(reset)]),
+                )
             }
         };
         let state = State {
@@ -291,13 +295,19 @@ impl State {
             };
             let missed_since = from.map_or_else(String::new, |id| id.to_string());
             self.counters.reset();
-            self.pending.push_back(Delivery::Reset(Reset { reason, missed_since }));
+            self.pending.push_back(Delivery::Reset(Reset {
+                reason,
+                missed_since,
+            }));
         }
         self.counters.delivered(page.events.len() as u64);
-        self.pending.extend(page.events.into_iter().map(Delivery::Event));
+        self.pending
+            .extend(page.events.into_iter().map(Delivery::Event));
         self.cursor = page.next;
         self.mode = if page.more {
-            Mode::Replay { from: Some(page.next) }
+            Mode::Replay {
+                from: Some(page.next),
+            }
         } else {
             Mode::Live
         };
@@ -324,9 +334,12 @@ impl State {
             }
         }
         self.batch.clear();
-        self.counters.delivered((self.pending.len() - before) as u64);
+        self.counters
+            .delivered((self.pending.len() - before) as u64);
         if lagged || foreign {
-            self.mode = Mode::Replay { from: Some(self.cursor) };
+            self.mode = Mode::Replay {
+                from: Some(self.cursor),
+            };
         }
         Some(())
     }

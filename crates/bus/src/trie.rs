@@ -35,13 +35,18 @@ impl<T> Default for Node<T> {
 
 impl<T> Node<T> {
     fn is_empty(&self) -> bool {
-        self.here.is_empty() && self.rest.is_empty() && self.literal.is_empty() && self.one.is_none()
+        self.here.is_empty()
+            && self.rest.is_empty()
+            && self.literal.is_empty()
+            && self.one.is_none()
     }
 }
 
 impl<T> Default for Trie<T> {
     fn default() -> Self {
-        Self { root: Node::default() }
+        Self {
+            root: Node::default(),
+        }
     }
 }
 
@@ -94,7 +99,9 @@ fn remove<T>(node: &mut Node<T>, tokens: &[Token<'_>], is_it: &impl Fn(&T) -> bo
         None => take(&mut node.here),
         Some((Token::Rest, _)) => take(&mut node.rest),
         Some((Token::Literal(s), tail)) => {
-            let Some(child) = node.literal.get_mut(*s) else { return false };
+            let Some(child) = node.literal.get_mut(*s) else {
+                return false;
+            };
             let found = remove(child, tail, is_it);
             if child.is_empty() {
                 node.literal.remove(*s);
@@ -102,7 +109,9 @@ fn remove<T>(node: &mut Node<T>, tokens: &[Token<'_>], is_it: &impl Fn(&T) -> bo
             found
         }
         Some((Token::One, tail)) => {
-            let Some(child) = node.one.as_deref_mut() else { return false };
+            let Some(child) = node.one.as_deref_mut() else {
+                return false;
+            };
             let found = remove(child, tail, is_it);
             if child.is_empty() {
                 node.one = None;
@@ -161,7 +170,10 @@ mod tests {
     #[test]
     fn finds_every_matching_selector() {
         let mut trie = Trie::default();
-        for (i, s) in ["a.b", "a.*", "a.>", ">", "*.b", "a.b.c", "x"].iter().enumerate() {
+        for (i, s) in ["a.b", "a.*", "a.>", ">", "*.b", "a.b.c", "x"]
+            .iter()
+            .enumerate()
+        {
             trie.insert(&Selector::new(s).unwrap(), i as u32);
         }
         assert_eq!(matches(&trie, "a.b"), [0, 1, 2, 3, 4]);

@@ -10,15 +10,31 @@ use support::{selectors, topic};
 
 const PUBLISHERS: usize = 4;
 const EVENTS_EACH: usize = 500;
-const TOPICS: [&str; 5] = ["orders.created", "orders.paid", "users.1.n", "users.2.n", "stock.eu.fr"];
-const SELECTIONS: [&[&str]; 6] = [&[">"], &["orders.*"], &["users.*.n"], &["stock.>", "orders.paid"], &["users.1.n"], &["orders.>", "users.>"]];
+const TOPICS: [&str; 5] = [
+    "orders.created",
+    "orders.paid",
+    "users.1.n",
+    "users.2.n",
+    "stock.eu.fr",
+];
+const SELECTIONS: [&[&str]; 6] = [
+    &[">"],
+    &["orders.*"],
+    &["users.*.n"],
+    &["stock.>", "orders.paid"],
+    &["users.1.n"],
+    &["orders.>", "users.>"],
+];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_subscriber_gets_exactly_its_events_in_order() {
     // A small buffer, so subscribers lag under load and exercise catch-up too.
     let bus = Bus::builder()
         .subscriber_buffer(16)
-        .retention(Retention { max_events: 100_000, max_age: Duration::from_secs(3600) })
+        .retention(Retention {
+            max_events: 100_000,
+            max_age: Duration::from_secs(3600),
+        })
         .build();
     let users = [UserId::new("u1").unwrap(), UserId::new("u2").unwrap()];
 
@@ -36,7 +52,9 @@ async fn every_subscriber_gets_exactly_its_events_in_order() {
             let mut got: Vec<Arc<Event>> = Vec::new();
             let expected_total = PUBLISHERS * EVENTS_EACH;
             // Read until quiet: the checker below compares against the full history.
-            while let Ok(Some(delivery)) = tokio::time::timeout(Duration::from_secs(2), sub.next()).await {
+            while let Ok(Some(delivery)) =
+                tokio::time::timeout(Duration::from_secs(2), sub.next()).await
+            {
                 match delivery {
                     Delivery::Event(e) => got.push(e),
                     Delivery::Reset(r) => panic!("unexpected reset {r:?}"),
@@ -60,7 +78,9 @@ async fn every_subscriber_gets_exactly_its_events_in_order() {
                         0 => Audience::User(users[(p + i) % 2].clone()),
                         _ => Audience::Everyone,
                     };
-                    let draft = Draft::new(topic(TOPICS[(p + i) % TOPICS.len()]), format!("{p}.{i}")).with_audience(audience);
+                    let draft =
+                        Draft::new(topic(TOPICS[(p + i) % TOPICS.len()]), format!("{p}.{i}"))
+                            .with_audience(audience);
                     let id = bus.publish(draft.clone()).await.unwrap();
                     published.push((id, draft));
                     if i % 64 == 0 {
@@ -81,7 +101,10 @@ async fn every_subscriber_gets_exactly_its_events_in_order() {
         let (filter, got) = reader.await.unwrap();
         let want: Vec<_> = history
             .iter()
-            .filter(|(_, d)| filter.matches(d.topic()) && d.audience().includes(filter.user(), filter.connection()))
+            .filter(|(_, d)| {
+                filter.matches(d.topic())
+                    && d.audience().includes(filter.user(), filter.connection())
+            })
             .map(|(id, _)| *id)
             .collect();
         let got: Vec<_> = got.iter().map(|e| e.id()).collect();

@@ -4,5 +4,8 @@ use herald_bus::{MemoryLog, Retention};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_log_conforms() {
-    herald_testkit::conformance::run(|retention: Retention| async move { MemoryLog::new(retention) }).await;
+    herald_testkit::conformance::run(
+        |retention: Retention| async move { MemoryLog::new(retention) },
+    )
+    .await;
 }

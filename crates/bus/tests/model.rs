@@ -7,7 +7,10 @@ mod support;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use herald_bus::{Audience, Bus, Delivery, Draft, EventId, Filter, ResetReason, Resume, Retention, Subscriber, Subscription, UserId};
+use herald_bus::{
+    Audience, Bus, Delivery, Draft, EventId, Filter, ResetReason, Resume, Retention, Subscriber,
+    Subscription, UserId,
+};
 use proptest::prelude::*;
 use support::{selectors, topic};
 
@@ -17,11 +20,26 @@ const USERS: [&str; 2] = ["u0", "u1"];
 
 #[derive(Debug, Clone)]
 enum Op {
-    Publish { topic: usize, audience: usize, count: usize },
-    Subscribe { selectors: Vec<usize>, user: Option<usize>, resume: ResumeChoice },
-    Consume { sub: usize, n: usize },
-    Drop { sub: usize },
-    Sleep { ms: u64 },
+    Publish {
+        topic: usize,
+        audience: usize,
+        count: usize,
+    },
+    Subscribe {
+        selectors: Vec<usize>,
+        user: Option<usize>,
+        resume: ResumeChoice,
+    },
+    Consume {
+        sub: usize,
+        n: usize,
+    },
+    Drop {
+        sub: usize,
+    },
+    Sleep {
+        ms: u64,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -65,14 +83,21 @@ struct Tracked {
 }
 
 impl Tracked {
-    fn admitted_between<'a>(&self, log: &'a [Published], lo: u64, hi: u64) -> impl Iterator<Item = &'a Published> {
+    fn admitted_between<'a>(
+        &self,
+        log: &'a [Published],
+        lo: u64,
+        hi: u64,
+    ) -> impl Iterator<Item = &'a Published> {
         let filter = self.filter.clone();
         log.iter().filter(move |p| {
             let o = p.id.offset();
             o > lo
                 && o < hi
                 && filter.matches(p.draft.topic())
-                && p.draft.audience().includes(filter.user(), filter.connection())
+                && p.draft
+                    .audience()
+                    .includes(filter.user(), filter.connection())
         })
     }
 
@@ -86,15 +111,28 @@ impl Tracked {
             }
             Delivery::Event(event) => {
                 let offset = event.id().offset();
-                assert!(self.filter.admits(&event), "delivered an event not admitted: {event:?}");
+                assert!(
+                    self.filter.admits(&event),
+                    "delivered an event not admitted: {event:?}"
+                );
                 if let Some(head) = self.live_head.take() {
                     // A live subscriber starts somewhere at or before the head it saw.
                     self.pos = self.pos.min(head).min(offset - 1);
                 }
-                assert!(offset > self.pos, "order/duplicate: {offset} after {}", self.pos);
+                assert!(
+                    offset > self.pos,
+                    "order/duplicate: {offset} after {}",
+                    self.pos
+                );
                 if !self.excused {
-                    let missed: Vec<u64> = self.admitted_between(log, self.pos, offset).map(|p| p.id.offset()).collect();
-                    assert!(missed.is_empty(), "silently lost {missed:?} before {offset}");
+                    let missed: Vec<u64> = self
+                        .admitted_between(log, self.pos, offset)
+                        .map(|p| p.id.offset())
+                        .collect();
+                    assert!(
+                        missed.is_empty(),
+                        "silently lost {missed:?} before {offset}"
+                    );
                 }
                 self.pos = offset;
                 self.excused = false;
@@ -115,34 +153,66 @@ async fn drain(tracked: &mut Tracked, log: &[Published], max: usize) {
 
 async fn run(ops: Vec<Op>, small_retention: bool, buffer: usize) {
     let retention = if small_retention {
-        Retention { max_events: 6, max_age: Duration::from_millis(500) }
+        Retention {
+            max_events: 6,
+            max_age: Duration::from_millis(500),
+        }
     } else {
-        Retention { max_events: 100_000, max_age: Duration::from_secs(3600) }
+        Retention {
+            max_events: 100_000,
+            max_age: Duration::from_secs(3600),
+        }
     };
-    let bus = Bus::builder().retention(retention).subscriber_buffer(buffer).replay_page(3).build();
+    let bus = Bus::builder()
+        .retention(retention)
+        .subscriber_buffer(buffer)
+        .replay_page(3)
+        .build();
     let mut log: Vec<Published> = Vec::new();
     let mut subs: Vec<Tracked> = Vec::new();
     for op in ops {
         match op {
-            Op::Publish { topic: t, audience, count } => {
+            Op::Publish {
+                topic: t,
+                audience,
+                count,
+            } => {
                 let audience = match audience {
                     0 | 1 => Audience::Everyone,
                     a => Audience::User(UserId::new(USERS[a - 2]).unwrap()),
                 };
                 let drafts: Vec<Draft> = (0..count)
-                    .map(|i| Draft::new(topic(TOPICS[(t + i) % TOPICS.len()]), format!("{}", log.len() + i)).with_audience(audience.clone()))
+                    .map(|i| {
+                        Draft::new(
+                            topic(TOPICS[(t + i) % TOPICS.len()]),
+                            format!("{}", log.len() + i),
+                        )
+                        .with_audience(audience.clone())
+                    })
                     .collect();
                 let ids = bus.publish_batch(drafts.clone()).await.unwrap();
-                log.extend(ids.into_iter().zip(drafts).map(|(id, draft)| Published { id, draft }));
+                log.extend(
+                    ids.into_iter()
+                        .zip(drafts)
+                        .map(|(id, draft)| Published { id, draft }),
+                );
             }
-            Op::Subscribe { selectors: chosen, user, resume } => {
+            Op::Subscribe {
+                selectors: chosen,
+                user,
+                resume,
+            } => {
                 let patterns: Vec<&str> = chosen.iter().map(|&i| SELECTORS[i]).collect();
                 let user = user.map(|u| UserId::new(USERS[u]).unwrap());
                 let head = log.last().map_or(0, |p| p.id.offset());
                 let (resume, pos, live_head) = match resume {
                     ResumeChoice::Live => (Resume::Live, head, Some(head)),
-                    ResumeChoice::After(k) if k < log.len() => (Resume::After(log[k].id), log[k].id.offset(), None),
-                    ResumeChoice::After(_) | ResumeChoice::Unknown => (Resume::from_last_event_id("junk"), 0, None),
+                    ResumeChoice::After(k) if k < log.len() => {
+                        (Resume::After(log[k].id), log[k].id.offset(), None)
+                    }
+                    ResumeChoice::After(_) | ResumeChoice::Unknown => {
+                        (Resume::from_last_event_id("junk"), 0, None)
+                    }
                 };
                 let unknown = matches!(resume, Resume::Unknown(_));
                 let mut subscription = Subscription::new(selectors(&patterns)).with_resume(resume);
@@ -151,10 +221,20 @@ async fn run(ops: Vec<Op>, small_retention: bool, buffer: usize) {
                 }
                 let sub = bus.subscribe(subscription).unwrap();
                 let filter = Filter::new(selectors(&patterns), user, sub.connection());
-                let mut tracked = Tracked { sub, filter, pos, excused: false, live_head, retention_resets: 0 };
+                let mut tracked = Tracked {
+                    sub,
+                    filter,
+                    pos,
+                    excused: false,
+                    live_head,
+                    retention_resets: 0,
+                };
                 if unknown {
                     let first = tracked.sub.next().await.unwrap();
-                    assert!(matches!(first, Delivery::Reset(ref r) if r.reason == ResetReason::UnknownId), "{first:?}");
+                    assert!(
+                        matches!(first, Delivery::Reset(ref r) if r.reason == ResetReason::UnknownId),
+                        "{first:?}"
+                    );
                     tracked.excused = true;
                 }
                 subs.push(tracked);
@@ -175,14 +255,24 @@ async fn run(ops: Vec<Op>, small_retention: bool, buffer: usize) {
     for tracked in &mut subs {
         drain(tracked, &log, usize::MAX).await;
         if !tracked.excused {
-            let owed: Vec<u64> = tracked.admitted_between(&log, tracked.pos, u64::MAX).map(|p| p.id.offset()).collect();
+            let owed: Vec<u64> = tracked
+                .admitted_between(&log, tracked.pos, u64::MAX)
+                .map(|p| p.id.offset())
+                .collect();
             assert!(owed.is_empty(), "never delivered {owed:?}");
         }
         if !small_retention {
-            assert_eq!(tracked.retention_resets, 0, "a reset although nothing left retention");
+            assert_eq!(
+                tracked.retention_resets, 0,
+                "a reset although nothing left retention"
+            );
         }
     }
-    assert_eq!(bus.metrics().subscribers, subs.len(), "dropped subscribers are gone");
+    assert_eq!(
+        bus.metrics().subscribers,
+        subs.len(),
+        "dropped subscribers are gone"
+    );
 }
 
 proptest! {

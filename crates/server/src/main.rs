@@ -1,1 +1,2 @@
+//! The `herald` binary (being written).
 fn main() {}

@@ -15,7 +15,8 @@ use std::{future::Future, sync::Arc, time::Duration};
 
 use futures_util::StreamExt;
 use herald_bus::{
-    Audience, ConnectionId, Draft, Event, EventId, Filter, Gap, Log, Retention, Selector, TailItem, Topic, UserId,
+    Audience, ConnectionId, Draft, Event, EventId, Filter, Gap, Log, Retention, Selector, TailItem,
+    Topic, UserId,
 };
 
 /// Runs every check, each on a fresh log from `factory`.
@@ -35,11 +36,13 @@ where
     reads_page_without_gaps_or_duplicates(factory(roomy).await).await;
     reads_filter_by_audience(factory(roomy).await).await;
     foreign_positions_are_reported(factory(roomy).await).await;
-    retention_drops_old_events_and_reports_a_gap(factory(Retention {
-        max_events: 5,
-        max_age: Duration::from_secs(3600),
-    })
-    .await)
+    retention_drops_old_events_and_reports_a_gap(
+        factory(Retention {
+            max_events: 5,
+            max_age: Duration::from_secs(3600),
+        })
+        .await,
+    )
     .await;
     tail_follows_appends_in_order(factory(roomy).await).await;
     concurrent_appends_are_totally_ordered(Arc::new(factory(roomy).await)).await;
@@ -51,7 +54,10 @@ fn draft(topic: &str, data: &str) -> Draft {
 }
 
 fn anyone(selectors: &[&str]) -> Filter {
-    let selectors = selectors.iter().map(|s| Selector::new(s).expect("test selectors are valid")).collect();
+    let selectors = selectors
+        .iter()
+        .map(|s| Selector::new(s).expect("test selectors are valid"))
+        .collect();
     Filter::new(selectors, None, ConnectionId::random())
 }
 
@@ -66,36 +72,81 @@ fn data(events: &[Arc<Event>]) -> Vec<&str> {
 /// Ids of one append are consecutive, in draft order, after every earlier id.
 pub async fn appends_get_consecutive_ids(log: impl Log) {
     let first = log.append(vec![draft("a", "1")]).await.expect("append");
-    let batch = log.append(vec![draft("a", "2"), draft("b", "3"), draft("a", "4")]).await.expect("append");
+    let batch = log
+        .append(vec![draft("a", "2"), draft("b", "3"), draft("a", "4")])
+        .await
+        .expect("append");
     assert_eq!(data(&batch), ["2", "3", "4"], "a batch keeps its order");
     let epoch = first[0].id().epoch();
     let start = first[0].id().offset();
     let expected: Vec<EventId> = (1..=3).map(|i| EventId::new(epoch, start + i)).collect();
-    assert_eq!(ids(&batch), expected, "a batch gets consecutive ids after the last append");
+    assert_eq!(
+        ids(&batch),
+        expected,
+        "a batch gets consecutive ids after the last append"
+    );
 }
 
 /// A read returns exactly the events its selectors match, in log order, after the
 /// position given.
 pub async fn reads_return_admitted_events_in_order(log: impl Log) {
     let mut appended = Vec::new();
-    for (i, topic) in ["orders.created", "orders.eu.created", "users.1", "orders.paid"].iter().cycle().take(12).enumerate() {
-        appended.extend(log.append(vec![draft(topic, &i.to_string())]).await.expect("append"));
+    for (i, topic) in [
+        "orders.created",
+        "orders.eu.created",
+        "users.1",
+        "orders.paid",
+    ]
+    .iter()
+    .cycle()
+    .take(12)
+    .enumerate()
+    {
+        appended.extend(
+            log.append(vec![draft(topic, &i.to_string())])
+                .await
+                .expect("append"),
+        );
     }
-    let page = log.read(None, &anyone(&["orders.*"]), 100).await.expect("read");
+    let page = log
+        .read(None, &anyone(&["orders.*"]), 100)
+        .await
+        .expect("read");
     let want: Vec<EventId> = appended
         .iter()
         .filter(|e| matches!(e.topic().as_str(), "orders.created" | "orders.paid"))
         .map(|e| e.id())
         .collect();
-    assert_eq!(ids(&page.events), want, "`orders.*` matches one segment, in log order");
+    assert_eq!(
+        ids(&page.events),
+        want,
+        "`orders.*` matches one segment, in log order"
+    );
     assert!(!page.more && page.gap.is_none());
-    assert_eq!(page.next, appended.last().expect("appended").id(), "a complete read covers the head");
+    assert_eq!(
+        page.next,
+        appended.last().expect("appended").id(),
+        "a complete read covers the head"
+    );
 
     let after = appended[5].id();
-    let page = log.read(Some(after), &anyone(&[">"]), 100).await.expect("read");
-    assert_eq!(ids(&page.events), ids(&appended[6..]), "reads start strictly after the position");
-    let page = log.read(Some(appended[11].id()), &anyone(&[">"]), 100).await.expect("read");
-    assert!(page.events.is_empty() && !page.more && page.gap.is_none(), "nothing after the head");
+    let page = log
+        .read(Some(after), &anyone(&[">"]), 100)
+        .await
+        .expect("read");
+    assert_eq!(
+        ids(&page.events),
+        ids(&appended[6..]),
+        "reads start strictly after the position"
+    );
+    let page = log
+        .read(Some(appended[11].id()), &anyone(&[">"]), 100)
+        .await
+        .expect("read");
+    assert!(
+        page.events.is_empty() && !page.more && page.gap.is_none(),
+        "nothing after the head"
+    );
 }
 
 /// Reading page by page yields the same events as one big read.
@@ -112,14 +163,21 @@ pub async fn reads_page_without_gaps_or_duplicates(log: impl Log) {
     let mut from = None;
     for _ in 0..1000 {
         let page = log.read(from, &filter, 7).await.expect("read");
-        assert!(page.events.len() <= 7, "a page holds at most `limit` events");
+        assert!(
+            page.events.len() <= 7,
+            "a page holds at most `limit` events"
+        );
         paged.extend(page.events);
         from = Some(page.next);
         if !page.more {
             break;
         }
     }
-    assert_eq!(ids(&paged), ids(&whole.events), "pages join without gap or duplicate");
+    assert_eq!(
+        ids(&paged),
+        ids(&whole.events),
+        "pages join without gap or duplicate"
+    );
     assert_eq!(paged.len(), 150);
 }
 
@@ -151,14 +209,28 @@ pub async fn reads_filter_by_audience(log: impl Log) {
 /// A position from another epoch, or beyond the head, is unknown: reported, and the read
 /// starts from the oldest retained event.
 pub async fn foreign_positions_are_reported(log: impl Log) {
-    let events = log.append(vec![draft("t", "1"), draft("t", "2")]).await.expect("append");
+    let events = log
+        .append(vec![draft("t", "1"), draft("t", "2")])
+        .await
+        .expect("append");
     let head = events[1].id();
     let foreign = EventId::new(head.epoch().wrapping_add(1), head.offset());
     let future = EventId::new(head.epoch(), head.offset() + 10);
     for position in [foreign, future] {
-        let page = log.read(Some(position), &anyone(&["t"]), 10).await.expect("read");
-        assert_eq!(page.gap, Some(Gap::UnknownPosition), "{position} is not a position of this log");
-        assert_eq!(ids(&page.events), ids(&events), "an unknown position reads from the oldest");
+        let page = log
+            .read(Some(position), &anyone(&["t"]), 10)
+            .await
+            .expect("read");
+        assert_eq!(
+            page.gap,
+            Some(Gap::UnknownPosition),
+            "{position} is not a position of this log"
+        );
+        assert_eq!(
+            ids(&page.events),
+            ids(&events),
+            "an unknown position reads from the oldest"
+        );
     }
 }
 
@@ -167,23 +239,58 @@ pub async fn foreign_positions_are_reported(log: impl Log) {
 pub async fn retention_drops_old_events_and_reports_a_gap(log: impl Log) {
     let mut events = Vec::new();
     for i in 0..20 {
-        events.extend(log.append(vec![draft("busy", &i.to_string())]).await.expect("append"));
+        events.extend(
+            log.append(vec![draft("busy", &i.to_string())])
+                .await
+                .expect("append"),
+        );
     }
-    let page = log.read(Some(events[0].id()), &anyone(&["busy"]), 100).await.expect("read");
-    assert_eq!(page.gap, Some(Gap::Expired), "events after the position were dropped");
-    assert!(page.events.len() <= 5, "retention bounds history (kept {})", page.events.len());
-    assert_eq!(page.events.last().map(|e| e.id()), Some(events[19].id()), "the newest is kept");
-    let recent = log.read(Some(events[17].id()), &anyone(&["busy"]), 100).await.expect("read");
-    assert_eq!((recent.gap, ids(&recent.events)), (None, ids(&events[18..])));
+    let page = log
+        .read(Some(events[0].id()), &anyone(&["busy"]), 100)
+        .await
+        .expect("read");
+    assert_eq!(
+        page.gap,
+        Some(Gap::Expired),
+        "events after the position were dropped"
+    );
+    assert!(
+        page.events.len() <= 5,
+        "retention bounds history (kept {})",
+        page.events.len()
+    );
+    assert_eq!(
+        page.events.last().map(|e| e.id()),
+        Some(events[19].id()),
+        "the newest is kept"
+    );
+    let recent = log
+        .read(Some(events[17].id()), &anyone(&["busy"]), 100)
+        .await
+        .expect("read");
+    assert_eq!(
+        (recent.gap, ids(&recent.events)),
+        (None, ids(&events[18..]))
+    );
 }
 
 /// A tail starts at the head and then yields every appended event in order.
 pub async fn tail_follows_appends_in_order(log: impl Log) {
-    let before = log.append(vec![draft("t", "before")]).await.expect("append");
+    let before = log
+        .append(vec![draft("t", "before")])
+        .await
+        .expect("append");
     let tail = log.tail();
-    assert_eq!(tail.start, before[0].id(), "a tail starts after the newest event");
+    assert_eq!(
+        tail.start,
+        before[0].id(),
+        "a tail starts after the newest event"
+    );
     let mut items = tail.items;
-    let appended = log.append((0..50).map(|i| draft("t", &i.to_string())).collect()).await.expect("append");
+    let appended = log
+        .append((0..50).map(|i| draft("t", &i.to_string())).collect())
+        .await
+        .expect("append");
     for want in &appended {
         let item = tokio::time::timeout(Duration::from_secs(5), items.next()).await;
         match item {
@@ -203,9 +310,16 @@ pub async fn concurrent_appends_are_totally_ordered<L: Log>(log: Arc<L>) {
             tokio::spawn(async move {
                 let mut mine = Vec::new();
                 for i in 0..50 {
-                    let batch = vec![draft("c", &format!("{t}.{i}")), draft("d", &format!("{t}.{i}"))];
+                    let batch = vec![
+                        draft("c", &format!("{t}.{i}")),
+                        draft("d", &format!("{t}.{i}")),
+                    ];
                     let events = log.append(batch).await.expect("append");
-                    assert_eq!(events[1].id().offset(), events[0].id().offset() + 1, "a batch is contiguous");
+                    assert_eq!(
+                        events[1].id().offset(),
+                        events[0].id().offset() + 1,
+                        "a batch is contiguous"
+                    );
                     mine.extend(events.iter().map(|e| e.id()));
                 }
                 mine
@@ -231,7 +345,9 @@ pub async fn concurrent_appends_are_totally_ordered<L: Log>(log: Arc<L>) {
 
 /// Retained counts name each topic with history.
 pub async fn retained_counts_topics(log: impl Log) {
-    log.append(vec![draft("x", "1"), draft("x", "2"), draft("y", "3")]).await.expect("append");
+    log.append(vec![draft("x", "1"), draft("x", "2"), draft("y", "3")])
+        .await
+        .expect("append");
     let mut retained = log.retained().await.expect("retained");
     retained.sort();
     let names: Vec<(&str, usize)> = retained.iter().map(|(t, n)| (t.as_str(), *n)).collect();

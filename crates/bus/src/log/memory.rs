@@ -144,7 +144,10 @@ impl MemoryLog {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.shared.state.lock().expect("no code panics while holding the log lock")
+        self.shared
+            .state
+            .lock()
+            .expect("no code panics while holding the log lock")
     }
 }
 
@@ -152,17 +155,27 @@ impl MemoryLog {
 /// dropped.
 async fn sweep(shared: Weak<Shared>) {
     let period = match shared.upgrade() {
-        Some(s) => s.retention.max_age.clamp(Duration::from_millis(10), Duration::from_secs(1)),
+        Some(s) => s
+            .retention
+            .max_age
+            .clamp(Duration::from_millis(10), Duration::from_secs(1)),
         None => return,
     };
     let mut ticker = tokio::time::interval(period);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        let Some(shared) = shared.upgrade() else { return };
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
         let now = Instant::now();
-        let mut state = shared.state.lock().expect("no code panics while holding the log lock");
-        let State { topics, tombstones, .. } = &mut *state;
+        let mut state = shared
+            .state
+            .lock()
+            .expect("no code panics while holding the log lock");
+        let State {
+            topics, tombstones, ..
+        } = &mut *state;
         topics.retain(|topic, log| {
             log.expire(now, shared.retention.max_age);
             if log.events.is_empty() {
@@ -188,7 +201,10 @@ impl TopicLog {
 
     fn trim(&mut self, max_events: usize) {
         while self.events.len() > max_events {
-            let (_, event) = self.events.pop_front().expect("longer than max_events >= 0");
+            let (_, event) = self
+                .events
+                .pop_front()
+                .expect("longer than max_events >= 0");
             self.dropped_upto = event.id().offset();
         }
     }
@@ -227,7 +243,9 @@ impl Tombstones {
 }
 
 fn now_ms() -> u64 {
-    let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
 }
 
@@ -235,10 +253,17 @@ fn now_ms() -> u64 {
 impl Log for MemoryLog {
     async fn append(&self, drafts: Vec<Draft>) -> Result<Vec<Arc<Event>>, LogError> {
         let (time_ms, now) = (now_ms(), Instant::now());
-        let Retention { max_events, max_age } = self.shared.retention;
+        let Retention {
+            max_events,
+            max_age,
+        } = self.shared.retention;
         let mut out = Vec::with_capacity(drafts.len());
         let mut state = self.lock();
-        let State { head, topics, tombstones } = &mut *state;
+        let State {
+            head,
+            topics,
+            tombstones,
+        } = &mut *state;
         for draft in drafts {
             *head += 1;
             let event = Arc::new(draft.into_event(EventId::new(self.shared.epoch, *head), time_ms));
@@ -260,12 +285,21 @@ impl Log for MemoryLog {
         Ok(out)
     }
 
-    async fn read(&self, after: Option<EventId>, filter: &Filter, limit: usize) -> Result<Page, LogError> {
+    async fn read(
+        &self,
+        after: Option<EventId>,
+        filter: &Filter,
+        limit: usize,
+    ) -> Result<Page, LogError> {
         let limit = limit.max(1);
         let epoch = self.shared.epoch;
         let now = Instant::now();
         let mut state = self.lock();
-        let State { head, topics, tombstones } = &mut *state;
+        let State {
+            head,
+            topics,
+            tombstones,
+        } = &mut *state;
         let head = *head;
         let max_age = self.shared.retention.max_age;
         let mut lists = Vec::new();
@@ -281,7 +315,9 @@ impl Log for MemoryLog {
         }
         let (start, gap) = match after {
             None => (lost_upto, None),
-            Some(id) if id.epoch() != epoch || id.offset() > head => (lost_upto, Some(Gap::UnknownPosition)),
+            Some(id) if id.epoch() != epoch || id.offset() > head => {
+                (lost_upto, Some(Gap::UnknownPosition))
+            }
             Some(id) if lost_upto > id.offset() => (lost_upto, Some(Gap::Expired)),
             Some(id) => (id.offset(), None),
         };
@@ -309,7 +345,10 @@ impl Log for MemoryLog {
                 });
             }
             let event = &lists[i][positions[i]].1;
-            if event.audience().includes(filter.user(), filter.connection()) {
+            if event
+                .audience()
+                .includes(filter.user(), filter.connection())
+            {
                 events.push(Arc::clone(event));
             }
             scanned += 1;
@@ -370,7 +409,10 @@ mod tests {
     }
 
     fn filter(selectors: &[&str]) -> Filter {
-        let selectors = selectors.iter().map(|s| Selector::new(s).unwrap()).collect();
+        let selectors = selectors
+            .iter()
+            .map(|s| Selector::new(s).unwrap())
+            .collect();
         Filter::new(selectors, None, ConnectionId::random())
     }
 
@@ -382,7 +424,9 @@ mod tests {
     async fn reads_merge_topics_in_offset_order() {
         let log = MemoryLog::new(Retention::default());
         for i in 0..6 {
-            log.append(vec![draft(if i % 2 == 0 { "a.x" } else { "a.y" }, "d")]).await.unwrap();
+            log.append(vec![draft(if i % 2 == 0 { "a.x" } else { "a.y" }, "d")])
+                .await
+                .unwrap();
         }
         log.append(vec![draft("b", "d")]).await.unwrap();
         let page = log.read(None, &filter(&["a.*"]), 100).await.unwrap();
@@ -391,12 +435,18 @@ mod tests {
 
         let after = EventId::new(log.epoch(), 3);
         let page = log.read(Some(after), &filter(&["a.*"]), 2).await.unwrap();
-        assert_eq!((offsets(&page), page.next.offset(), page.more), (vec![4, 5], 5, true));
+        assert_eq!(
+            (offsets(&page), page.next.offset(), page.more),
+            (vec![4, 5], 5, true)
+        );
     }
 
     #[tokio::test]
     async fn count_retention_reports_a_gap() {
-        let log = MemoryLog::new(Retention { max_events: 2, ..Retention::default() });
+        let log = MemoryLog::new(Retention {
+            max_events: 2,
+            ..Retention::default()
+        });
         for _ in 0..5 {
             log.append(vec![draft("t", "d")]).await.unwrap();
         }
@@ -411,20 +461,34 @@ mod tests {
     async fn foreign_or_future_positions_are_unknown() {
         let log = MemoryLog::new(Retention::default());
         log.append(vec![draft("t", "d")]).await.unwrap();
-        for after in [EventId::new(log.epoch() ^ 1, 1), EventId::new(log.epoch(), 2)] {
+        for after in [
+            EventId::new(log.epoch() ^ 1, 1),
+            EventId::new(log.epoch(), 2),
+        ] {
             let page = log.read(Some(after), &filter(&["t"]), 10).await.unwrap();
-            assert_eq!((offsets(&page), page.gap), (vec![1], Some(Gap::UnknownPosition)));
+            assert_eq!(
+                (offsets(&page), page.gap),
+                (vec![1], Some(Gap::UnknownPosition))
+            );
         }
     }
 
     #[tokio::test(start_paused = true)]
     async fn age_retention_frees_topics_and_remembers_them() {
-        let retention = Retention { max_age: Duration::from_secs(10), ..Retention::default() };
+        let retention = Retention {
+            max_age: Duration::from_secs(10),
+            ..Retention::default()
+        };
         let log = MemoryLog::new(retention);
-        log.append(vec![draft("old", "d"), draft("other", "d")]).await.unwrap();
+        log.append(vec![draft("old", "d"), draft("other", "d")])
+            .await
+            .unwrap();
         tokio::time::sleep(Duration::from_secs(12)).await;
         assert!(log.retained().await.unwrap().is_empty());
-        assert!(log.lock().topics.is_empty(), "the sweep frees expired topics");
+        assert!(
+            log.lock().topics.is_empty(),
+            "the sweep frees expired topics"
+        );
 
         let from_start = Some(EventId::new(log.epoch(), 0));
         let page = log.read(from_start, &filter(&["old"]), 10).await.unwrap();
@@ -450,20 +514,36 @@ mod tests {
         .await
         .unwrap();
         let sel = vec![Selector::new("t").unwrap()];
-        let data = |page: Page| page.events.iter().map(|e| e.data().as_str().to_owned()).collect::<Vec<_>>();
+        let data = |page: Page| {
+            page.events
+                .iter()
+                .map(|e| e.data().as_str().to_owned())
+                .collect::<Vec<_>>()
+        };
         let as_alice = Filter::new(sel.clone(), Some(alice), ConnectionId::random());
-        assert_eq!(data(log.read(None, &as_alice, 10).await.unwrap()), ["all", "alice"]);
+        assert_eq!(
+            data(log.read(None, &as_alice, 10).await.unwrap()),
+            ["all", "alice"]
+        );
         let as_conn = Filter::new(sel, None, conn);
-        assert_eq!(data(log.read(None, &as_conn, 10).await.unwrap()), ["all", "conn"]);
+        assert_eq!(
+            data(log.read(None, &as_conn, 10).await.unwrap()),
+            ["all", "conn"]
+        );
     }
 
     #[tokio::test]
     async fn a_read_scans_a_bounded_number_of_events() {
         let log = MemoryLog::new(Retention::default());
         let bob = Audience::User(UserId::new("bob").unwrap());
-        let drafts = (0..100).map(|_| draft("t", "x").with_audience(bob.clone())).collect();
+        let drafts = (0..100)
+            .map(|_| draft("t", "x").with_audience(bob.clone()))
+            .collect();
         log.append(drafts).await.unwrap();
         let page = log.read(None, &filter(&["t"]), 2).await.unwrap();
-        assert_eq!((page.events.len(), page.next.offset(), page.more), (0, 32, true));
+        assert_eq!(
+            (page.events.len(), page.next.offset(), page.more),
+            (0, 32, true)
+        );
     }
 }

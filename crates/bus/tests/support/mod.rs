@@ -12,7 +12,10 @@ pub fn topic(name: &str) -> Topic {
 }
 
 pub fn selectors(patterns: &[&str]) -> Vec<Selector> {
-    patterns.iter().map(|p| Selector::new(p).expect("test selector is valid")).collect()
+    patterns
+        .iter()
+        .map(|p| Selector::new(p).expect("test selector is valid"))
+        .collect()
 }
 
 pub fn subscription(patterns: &[&str]) -> Subscription {
@@ -20,7 +23,9 @@ pub fn subscription(patterns: &[&str]) -> Subscription {
 }
 
 pub async fn publish(bus: &Bus, topic_name: &str, data: &str) -> EventId {
-    bus.publish(Draft::new(topic(topic_name), data)).await.expect("publish")
+    bus.publish(Draft::new(topic(topic_name), data))
+        .await
+        .expect("publish")
 }
 
 /// The next delivery, failing the test after 5 s.

@@ -1,0 +1,31 @@
+# Herald: `make run` starts a server, `make test` runs every test.
+CARGO ?= cargo
+
+.PHONY: run test bench lint fmt doc ci
+
+## Start herald on 127.0.0.1:8080 with the embedded in-memory log.
+run:
+	$(CARGO) run --release -p herald-server --bin herald -- serve
+
+## Every test: unit, integration, end-to-end against the real binary, doctests.
+test:
+	$(CARGO) test --workspace
+
+## Criterion benchmarks (see docs/benchmarks.md for the recorded figures).
+bench:
+	$(CARGO) bench -p herald-bus --bench fanout
+
+## Formatting and clippy, warnings denied.
+lint:
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+## API docs, warnings denied.
+doc:
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps
+
+## What CI runs.
+ci: lint test doc
