@@ -16,9 +16,12 @@
 //!   anywhere.
 //! - `item`: what the parser reports: [`Item`] and [`Event`].
 //! - `error`: [`Error`], for refused field values and parser limits.
+//! - `stream`: [`EventStream`], a `herald_bus::Subscriber` as the bytes of an
+//!   SSE body: first frame, one shared frame per event, resets, heartbeats.
+//! - `reply`: the warp adapter: the [`resume`] filter (`Last-Event-ID` header
+//!   or query) and [`reply`], an SSE response around any frame stream.
 //!
-//! A warp adapter module (Last-Event-ID, a subscription as an SSE reply,
-//! heartbeats) will be added on top of this codec.
+//! See `examples/embedded.rs` for Herald inside an existing warp app.
 //!
 //! # Examples
 //!
@@ -46,8 +49,12 @@ mod encode;
 mod error;
 mod item;
 mod parse;
+mod reply;
+mod stream;
 
 pub use encode::{Frame, comment, retry};
 pub use error::Error;
 pub use item::{Event, Item};
 pub use parse::Parser;
+pub use reply::{LAST_EVENT_ID_PARAMS, reply, resume, resume_from};
+pub use stream::{CONNECTED, EventStream, RESET, StreamOptions, encode, encode_event, encode_reset};
