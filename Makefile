@@ -9,6 +9,7 @@ run:
 
 ## Every test: unit, integration, end-to-end against the real binary, doctests.
 test:
+	$(CARGO) build -p herald-server --bin herald
 	$(CARGO) test --workspace
 
 ## Criterion benchmarks (see docs/benchmarks.md for the recorded figures).

@@ -1,2 +1,66 @@
-//! The `herald` binary (being written).
-fn main() {}
+//! `herald`: the Herald server and its command-line client.
+//!
+//! # Layout
+//!
+//! - `cli`: the commands and flags (clap).
+//! - `config`: defaults, TOML file, `HERALD_*` environment, flags.
+//! - `serve`: the HTTP server, routes, graceful shutdown.
+//! - `app`: shared state: bus, metrics, connection accounting, shutdown flag.
+//! - `events` (`GET /events`), `publish` (`POST /publish`), `ops` (`/healthz`,
+//!   `/readyz`, `/metrics`, `/stats`): the HTTP API.
+//! - `auth`: who the caller is and what they may do.
+//! - `error`: the JSON error shape and the one place errors become responses.
+//! - `metrics`: Prometheus metrics.
+//! - `query`: query-string decoding.
+//! - `client`: `herald publish` and `herald subscribe`.
+
+mod app;
+mod auth;
+mod cli;
+mod client;
+mod config;
+mod error;
+mod events;
+mod metrics;
+mod ops;
+mod publish;
+mod query;
+mod serve;
+
+use std::{io::IsTerminal as _, process::ExitCode};
+
+use clap::Parser as _;
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::{Cli, Command};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    match cli.command {
+        Command::Serve(args) => match serve(args).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("herald: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Publish(args) => client::publish(args).await,
+        Command::Subscribe(args) => client::subscribe(args).await,
+    }
+}
+
+async fn serve(args: cli::ServeArgs) -> anyhow::Result<()> {
+    let mut config = config::Config::load(args.config.as_deref(), config::herald_env())?;
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    serve::serve(config).await
+}

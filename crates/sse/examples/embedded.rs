@@ -41,13 +41,18 @@ async fn main() {
         .map(|resume, bus: Bus| {
             let selectors = [Selector::new("orders.>").expect("valid selector")];
             match bus.subscribe(Subscription::new(selectors).with_resume(resume)) {
-                Ok(subscriber) => herald_sse::reply(EventStream::new(subscriber, &StreamOptions::default())),
-                Err(e) => warp::reply::with_status(e.to_string(), StatusCode::SERVICE_UNAVAILABLE).into_response(),
+                Ok(subscriber) => {
+                    herald_sse::reply(EventStream::new(subscriber, &StreamOptions::default()))
+                }
+                Err(e) => warp::reply::with_status(e.to_string(), StatusCode::SERVICE_UNAVAILABLE)
+                    .into_response(),
             }
         });
 
     println!("listening on http://127.0.0.1:3030 (GET /events, POST /orders)");
-    warp::serve(orders.or(events)).run(([127, 0, 0, 1], 3030)).await;
+    warp::serve(orders.or(events))
+        .run(([127, 0, 0, 1], 3030))
+        .await;
 }
 
 use warp::Reply as _;

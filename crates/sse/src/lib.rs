@@ -57,4 +57,6 @@ pub use error::Error;
 pub use item::{Event, Item};
 pub use parse::Parser;
 pub use reply::{LAST_EVENT_ID_PARAMS, reply, resume, resume_from};
-pub use stream::{CONNECTED, EventStream, RESET, StreamOptions, encode, encode_event, encode_reset};
+pub use stream::{
+    CONNECTED, EventStream, RESET, StreamOptions, encode, encode_event, encode_reset,
+};

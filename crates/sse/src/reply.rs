@@ -55,12 +55,19 @@ pub fn resume_from(header: Option<&HeaderValue>, query: &str) -> Resume {
     if let Some(value) = header {
         return match value.to_str() {
             Ok(text) => Resume::from_last_event_id(text.trim()),
-            Err(_) => Resume::Unknown(String::from_utf8_lossy(value.as_bytes()).chars().take(64).collect()),
+            Err(_) => Resume::Unknown(
+                String::from_utf8_lossy(value.as_bytes())
+                    .chars()
+                    .take(64)
+                    .collect(),
+            ),
         };
     }
     form_urlencoded::parse(query.as_bytes())
         .find(|(key, _)| LAST_EVENT_ID_PARAMS.contains(&key.as_ref()))
-        .map_or(Resume::Live, |(_, value)| Resume::from_last_event_id(&value))
+        .map_or(Resume::Live, |(_, value)| {
+            Resume::from_last_event_id(&value)
+        })
 }
 
 /// An SSE response streaming `frames`: `200`, `Content-Type: text/event-stream`,
@@ -75,7 +82,10 @@ where
     let body = sync_wrapper::SyncStream::new(frames.map(Ok::<_, Infallible>));
     let mut response = warp::reply::stream(body).into_response();
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
     response
@@ -89,12 +99,18 @@ mod tests {
     #[test]
     fn header_beats_query_and_bad_values_are_unknown() {
         let header = HeaderValue::from_static("1-5");
-        assert_eq!(resume_from(Some(&header), "lastEventId=1-2"), Resume::After(EventId::new(1, 5)));
+        assert_eq!(
+            resume_from(Some(&header), "lastEventId=1-2"),
+            Resume::After(EventId::new(1, 5))
+        );
         let empty = HeaderValue::from_static("");
         assert_eq!(resume_from(Some(&empty), ""), Resume::Live);
         let binary = HeaderValue::from_bytes(b"\xff1").unwrap();
         assert!(matches!(resume_from(Some(&binary), ""), Resume::Unknown(_)));
-        assert_eq!(resume_from(None, "lastEventId=1%2D7"), Resume::After(EventId::new(1, 7)));
+        assert_eq!(
+            resume_from(None, "lastEventId=1%2D7"),
+            Resume::After(EventId::new(1, 7))
+        );
         assert_eq!(resume_from(None, "%%%"), Resume::Live);
     }
 

@@ -149,11 +149,11 @@ impl Stream for EventStream {
             this.rearm_heartbeat();
             return Poll::Ready(Some(first));
         }
-        if let Some(deadline) = &mut this.deadline {
-            if deadline.as_mut().poll(cx).is_ready() {
-                this.done = true;
-                return Poll::Ready(None);
-            }
+        if let Some(deadline) = &mut this.deadline
+            && deadline.as_mut().poll(cx).is_ready()
+        {
+            this.done = true;
+            return Poll::Ready(None);
         }
         let mut chunk = Chunk::default();
         while chunk.len() < COALESCE_BYTES {
@@ -201,7 +201,9 @@ struct Chunk {
 
 impl Chunk {
     fn len(&self) -> usize {
-        self.more.as_ref().map_or_else(|| self.first.as_ref().map_or(0, Bytes::len), BytesMut::len)
+        self.more
+            .as_ref()
+            .map_or_else(|| self.first.as_ref().map_or(0, Bytes::len), BytesMut::len)
     }
 
     fn push(&mut self, frame: Bytes) {
@@ -254,7 +256,9 @@ pub fn encode_event(event: &Event) -> Bytes {
         .id(&id)
         .expect("an event id has no CR, LF or NUL");
     if let Some(name) = event.name() {
-        frame = frame.event(name.as_str()).expect("an event name has no CR, LF or NUL");
+        frame = frame
+            .event(name.as_str())
+            .expect("an event name has no CR, LF or NUL");
     }
     if let Some(ms) = event.retry() {
         frame = frame.retry(ms);
@@ -284,7 +288,10 @@ pub fn encode_reset(reset: &Reset) -> Bytes {
         missed_since: &reset.missed_since,
     };
     let data = serde_json::to_string(&notice).expect("two strings always serialise");
-    Frame::new(&data).event(RESET).expect("a constant event type is valid").encode()
+    Frame::new(&data)
+        .event(RESET)
+        .expect("a constant event type is valid")
+        .encode()
 }
 
 #[cfg(test)]
@@ -293,7 +300,8 @@ mod tests {
     use herald_bus::{Bus, Draft, Selector, Subscription, Topic};
 
     fn subscribe(bus: &Bus) -> Subscriber {
-        bus.subscribe(Subscription::new([Selector::new("t").unwrap()])).unwrap()
+        bus.subscribe(Subscription::new([Selector::new("t").unwrap()]))
+            .unwrap()
     }
 
     #[test]
@@ -317,7 +325,9 @@ mod tests {
         let lines: Vec<&str> = text.split('\n').collect();
         let ms: u64 = lines[1].strip_prefix("retry: ").unwrap().parse().unwrap();
         assert!((2000..=3000).contains(&ms));
-        let want = format!("event: herald.connected\nretry: {ms}\ndata: {{\"connection\":\"{connection}\"}}\n\n");
+        let want = format!(
+            "event: herald.connected\nretry: {ms}\ndata: {{\"connection\":\"{connection}\"}}\n\n"
+        );
         assert_eq!(text, want);
     }
 
@@ -326,11 +336,17 @@ mod tests {
         let bus = Bus::new();
         let mut stream = EventStream::new(subscribe(&bus), &StreamOptions::default());
         stream.next().await.unwrap();
-        let drafts = (0..3).map(|i| Draft::new(Topic::new("t").unwrap(), i.to_string())).collect();
+        let drafts = (0..3)
+            .map(|i| Draft::new(Topic::new("t").unwrap(), i.to_string()))
+            .collect();
         let ids = bus.publish_batch(drafts).await.unwrap();
         tokio::task::yield_now().await;
         let chunk = stream.next().await.unwrap();
-        let want: String = ids.iter().enumerate().map(|(i, id)| format!("id: {id}\ndata: {i}\n\n")).collect();
+        let want: String = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| format!("id: {id}\ndata: {i}\n\n"))
+            .collect();
         assert_eq!(std::str::from_utf8(&chunk).unwrap(), want);
     }
 
@@ -339,7 +355,8 @@ mod tests {
         let bus = Bus::new();
         let options = StreamOptions::default().heartbeat(Duration::from_secs(15));
         let start = Instant::now();
-        let mut stream = EventStream::new(subscribe(&bus), &options).until(start + Duration::from_secs(40));
+        let mut stream =
+            EventStream::new(subscribe(&bus), &options).until(start + Duration::from_secs(40));
         stream.next().await.unwrap();
         assert_eq!(&stream.next().await.unwrap()[..], HEARTBEAT);
         assert_eq!(start.elapsed(), Duration::from_secs(15));

@@ -3,5 +3,19 @@
 //! # Layout
 //!
 //! - [`conformance`]: the suite every [`Log`](herald_bus::Log) implementation runs.
+//! - [`server`]: runs the real `herald` binary ([`Server`](server::Server)) on
+//!   `127.0.0.1:0` and waits until it is healthy.
+//! - [`sse`]: [`SseClient`](sse::SseClient), an SSE reader over raw TCP that
+//!   parses with [`herald_sse::Parser`] and keeps the exact wire bytes.
+//! - [`http`]: one-shot HTTP/1.1 requests over raw TCP ([`get`](http::get),
+//!   [`post_json`](http::post_json), [`send_raw`](http::send_raw)) for
+//!   well-formed and deliberately malformed input.
+//! - [`wire`]: the response-head and chunked-body decoding those clients share.
+//! - [`services`]: skip-or-fail for tests that need PostgreSQL or Redis.
 
 pub mod conformance;
+pub mod http;
+pub mod server;
+pub mod services;
+pub mod sse;
+pub mod wire;

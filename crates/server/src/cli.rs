@@ -1,0 +1,87 @@
+//! Command-line interface: `herald serve | publish | subscribe`.
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use clap::{Args, Parser, Subcommand};
+
+/// Herald: an event bus with Server-Sent Events fan-out.
+#[derive(Debug, Parser)]
+#[command(name = "herald", version, about)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Run the server (in-memory log by default; no external service needed).
+    Serve(ServeArgs),
+    /// Publish one event; prints its id.
+    Publish(PublishArgs),
+    /// Subscribe and print events; reconnects and resumes by itself.
+    Subscribe(SubscribeArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// TOML configuration file.
+    #[arg(long, short)]
+    pub(crate) config: Option<PathBuf>,
+    /// Address to listen on, overriding the configuration (port 0 picks a free port).
+    #[arg(long)]
+    pub(crate) listen: Option<SocketAddr>,
+}
+
+/// Where the server is and how to authenticate.
+#[derive(Debug, Args)]
+pub(crate) struct ServerArgs {
+    /// Base URL of the server.
+    #[arg(long, env = "HERALD_URL", default_value = "http://127.0.0.1:8080")]
+    pub(crate) url: String,
+    /// Bearer token (jwt mode).
+    #[arg(long, env = "HERALD_TOKEN", hide_env_values = true)]
+    pub(crate) token: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PublishArgs {
+    /// Topic, e.g. `orders.created`.
+    pub(crate) topic: String,
+    /// Data: JSON if it parses as JSON, otherwise a plain string.
+    pub(crate) data: String,
+    /// Event type (SSE `event:`).
+    #[arg(long)]
+    pub(crate) event: Option<String>,
+    /// Deliver only to this user's subscribers.
+    #[arg(long, conflicts_with = "connection")]
+    pub(crate) user: Option<String>,
+    /// Deliver only to this connection.
+    #[arg(long)]
+    pub(crate) connection: Option<String>,
+    /// Reconnection delay hint for clients, in milliseconds (SSE `retry:`).
+    #[arg(long)]
+    pub(crate) retry: Option<u64>,
+    #[command(flatten)]
+    pub(crate) server: ServerArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct SubscribeArgs {
+    /// Selectors: topics, or patterns with `*` (one segment) and a final `>` (the rest).
+    #[arg(required = true)]
+    pub(crate) selectors: Vec<String>,
+    /// Start after this event id (what a reconnecting browser sends).
+    #[arg(long)]
+    pub(crate) last_event_id: Option<String>,
+    /// Subscribe as this user (auth mode `none` only; with jwt the token says who).
+    #[arg(long)]
+    pub(crate) user: Option<String>,
+    /// Exit after this many events.
+    #[arg(long)]
+    pub(crate) count: Option<u64>,
+    /// Print each event as a JSON line instead of `id event data`.
+    #[arg(long)]
+    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) server: ServerArgs,
+}

@@ -1,0 +1,75 @@
+//! Operational endpoints: `/healthz` (alive), `/readyz` (ready to serve), `/metrics`
+//! (Prometheus text) and `/stats` (per-topic subscribers and retained events, JSON).
+
+use serde_json::json;
+use warp::{Filter, Rejection, Reply, filters::BoxedFilter, http::StatusCode, reply::Response};
+
+use crate::{app::App, error::ApiError};
+
+pub(crate) fn routes(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    let with_app = warp::any().map(move || app.clone());
+    let healthz = warp::path("healthz")
+        .and(warp::path::end())
+        .map(|| warp::reply::json(&json!({"status": "ok"})).into_response());
+    let readyz = warp::path("readyz")
+        .and(warp::path::end())
+        .and(with_app.clone())
+        .map(|app: App| {
+            if app.is_shutting_down() {
+                ApiError::shutting_down().into_response()
+            } else {
+                warp::reply::json(&json!({"status": "ready"})).into_response()
+            }
+        });
+    let metrics = warp::path("metrics")
+        .and(warp::path::end())
+        .and(with_app.clone())
+        .and_then(|app: App| async move {
+            let stats = app
+                .bus()
+                .stats()
+                .await
+                .map_err(|e| warp::reject::custom(unavailable(e)))?;
+            let text = app
+                .metrics()
+                .render(app.bus().metrics(), stats.topics.len());
+            Ok::<_, Rejection>(
+                warp::reply::with_header(
+                    text,
+                    "content-type",
+                    "text/plain; version=0.0.4; charset=utf-8",
+                )
+                .into_response(),
+            )
+        });
+    let stats = warp::path("stats")
+        .and(warp::path::end())
+        .and(with_app)
+        .and_then(|app: App| async move {
+            let stats = app.bus().stats().await.map_err(|e| warp::reject::custom(unavailable(e)))?;
+            let topics: Vec<_> = stats
+                .topics
+                .iter()
+                .map(|t| json!({"topic": t.topic, "subscribers": t.subscribers, "retained": t.retained}))
+                .collect();
+            let body = json!({"subscribers": stats.subscribers, "topics": topics});
+            Ok::<_, Rejection>(warp::reply::json(&body).into_response())
+        });
+    // Each path checks its method after matching, so an unknown path is a 404, not a 405.
+    let get = |route: BoxedFilter<(Response,)>| route.and(warp::get()).boxed();
+    get(healthz.boxed())
+        .or(get(readyz.boxed()))
+        .unify()
+        .or(get(metrics.boxed()))
+        .unify()
+        .or(get(stats.boxed()))
+        .unify()
+}
+
+fn unavailable(e: herald_bus::LogError) -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "log_unavailable",
+        e.to_string(),
+    )
+}

@@ -1,0 +1,183 @@
+//! `POST /publish`: one event (`{"topic", "data", …}` → `{"id"}`) or a batch (`[…]` →
+//! `{"ids"}`), published atomically and in order.
+
+use bytes::{Buf, BytesMut};
+use futures_util::{Stream, StreamExt};
+use herald_bus::{Draft, Selector};
+use serde_json::{Value, json};
+use warp::{
+    Filter, Rejection, Reply,
+    http::{HeaderMap, StatusCode},
+    reply::Response,
+};
+
+use crate::{
+    app::App,
+    error::ApiError,
+    query::{Query, query},
+};
+
+pub(crate) fn route(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+    warp::path("publish")
+        .and(warp::path::end())
+        .and(warp::post())
+        .and(warp::any().map(move || app.clone()))
+        .and(warp::header::headers_cloned())
+        .and(query())
+        .and(warp::body::stream())
+        .and_then(
+            |app: App, headers: HeaderMap, query: Query, body| async move {
+                publish(&app, &headers, &query, body)
+                    .await
+                    .map_err(warp::reject::custom)
+            },
+        )
+}
+
+async fn publish<S, B>(
+    app: &App,
+    headers: &HeaderMap,
+    query: &Query,
+    body: S,
+) -> Result<Response, ApiError>
+where
+    S: Stream<Item = Result<B, warp::Error>> + Unpin,
+    B: Buf,
+{
+    if app.is_shutting_down() {
+        return Err(ApiError::shutting_down());
+    }
+    let identity = app.auth().authenticate(headers, query)?;
+    let bytes = read_body(body, app.config().limits.max_body_bytes).await?;
+    let (drafts, batch) = parse(&bytes)?;
+    for draft in &drafts {
+        let topic = Selector::from(draft.topic().clone());
+        if identity.publish.refused([&topic]).is_some() {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden_topic",
+                format!("not allowed to publish to {topic}"),
+            ));
+        }
+    }
+    let timer = app.metrics().publish_duration.start_timer();
+    let ids = app.bus().publish_batch(drafts).await?;
+    timer.observe_duration();
+    let body = if batch {
+        json!({ "ids": ids })
+    } else {
+        json!({ "id": ids[0] })
+    };
+    Ok(warp::reply::json(&body).into_response())
+}
+
+/// Reads the whole body, refusing it as soon as it passes `limit` bytes (chunked bodies
+/// included, which a Content-Length check alone would let through).
+async fn read_body<S, B>(mut body: S, limit: usize) -> Result<BytesMut, ApiError>
+where
+    S: Stream<Item = Result<B, warp::Error>> + Unpin,
+    B: Buf,
+{
+    let mut out = BytesMut::new();
+    while let Some(chunk) = body.next().await {
+        let mut chunk = chunk.map_err(|e| {
+            ApiError::bad_request("bad_body", format!("could not read the body: {e}"))
+        })?;
+        if out.len() + chunk.remaining() > limit {
+            return Err(ApiError::too_large(
+                "body_too_large",
+                format!("the body is over the limit of {limit} bytes"),
+            ));
+        }
+        while chunk.has_remaining() {
+            let part = chunk.chunk();
+            out.extend_from_slice(part);
+            let n = part.len();
+            chunk.advance(n);
+        }
+    }
+    Ok(out)
+}
+
+/// The drafts in `body`, and whether it was a batch.
+fn parse(body: &[u8]) -> Result<(Vec<Draft>, bool), ApiError> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request("invalid_json", format!("invalid JSON: {e}")))?;
+    let invalid = |e: serde_json::Error| ApiError::bad_request("invalid_event", e.to_string());
+    match value {
+        Value::Array(items) => {
+            if items.is_empty() {
+                return Err(ApiError::bad_request(
+                    "empty_batch",
+                    "a batch needs at least one event",
+                ));
+            }
+            let drafts = items
+                .into_iter()
+                .enumerate()
+                .map(|(i, item)| {
+                    serde_json::from_value(item).map_err(|e| {
+                        ApiError::bad_request("invalid_event", format!("event {i}: {e}"))
+                    })
+                })
+                .collect::<Result<_, _>>()?;
+            Ok((drafts, true))
+        }
+        Value::Object(_) => Ok((vec![serde_json::from_value(value).map_err(invalid)?], false)),
+        _ => Err(ApiError::bad_request(
+            "invalid_event",
+            "the body must be a JSON object {\"topic\", \"data\", ...} or an array of them",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(body: &str) -> ApiError {
+        parse(body.as_bytes()).unwrap_err()
+    }
+
+    #[test]
+    fn parses_one_event_or_a_batch() {
+        let (one, batch) = parse(br#"{"topic":"a","data":1}"#).unwrap();
+        assert_eq!((one.len(), batch), (1, false));
+        let (many, batch) = parse(br#"[{"topic":"a","data":1},{"topic":"b","data":"x"}]"#).unwrap();
+        assert_eq!((many.len(), batch), (2, true));
+    }
+
+    #[test]
+    fn bad_bodies_say_what_is_wrong() {
+        assert_eq!(err("{").code, "invalid_json");
+        assert_eq!(err("[]").code, "empty_batch");
+        assert_eq!(err("42").code, "invalid_event");
+        let typo = err(r#"{"topic":"a","data":1,"evnet":"x"}"#);
+        assert!(
+            typo.message.contains("unknown field `evnet`"),
+            "{}",
+            typo.message
+        );
+        let second = err(r#"[{"topic":"a","data":1},{"topic":"a..b","data":1}]"#);
+        assert!(
+            second.message.starts_with("event 1: topic: segment 2"),
+            "{}",
+            second.message
+        );
+        let id = err(r#"{"topic":"a","data":1,"id":"7"}"#);
+        assert!(id.message.contains("unknown field `id`"), "{}", id.message);
+    }
+
+    #[tokio::test]
+    async fn bodies_over_the_limit_are_refused_early() {
+        let chunks =
+            futures_util::stream::iter(vec![Ok::<_, warp::Error>(&b"12345"[..]), Ok(&b"6789"[..])]);
+        assert_eq!(
+            read_body(chunks, 8).await.unwrap_err().code,
+            "body_too_large"
+        );
+        let chunks =
+            futures_util::stream::iter(vec![Ok::<_, warp::Error>(&b"1234"[..]), Ok(&b"5678"[..])]);
+        assert_eq!(&read_body(chunks, 8).await.unwrap()[..], b"12345678");
+    }
+}
