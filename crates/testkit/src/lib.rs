@@ -12,9 +12,11 @@
 //!   well-formed and deliberately malformed input.
 //! - [`wire`]: the response-head and chunked-body decoding those clients share.
 //! - [`services`]: skip-or-fail for tests that need PostgreSQL or Redis.
+//! - [`proxy`]: a TCP proxy whose connections a test can cut, like a network drop.
 
 pub mod conformance;
 pub mod http;
+pub mod proxy;
 pub mod server;
 pub mod services;
 pub mod sse;

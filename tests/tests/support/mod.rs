@@ -1,0 +1,47 @@
+//! Helpers shared by the end-to-end tests.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::time::Duration;
+
+use herald_testkit::server::Server;
+
+/// How long any single expected thing may take.
+pub const WAIT: Duration = Duration::from_secs(5);
+
+/// The value of an unlabelled metric in `/metrics`.
+pub async fn metric(server: &Server, name: &str) -> f64 {
+    let res = server.get("/metrics").await;
+    res.assert_status(200);
+    let text = res.text().into_owned();
+    text.lines()
+        .find_map(|line| {
+            line.strip_prefix(name)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("metric {name} not found in\n{text}"))
+}
+
+/// Waits until `name` reads `value`, failing after 5 s.
+pub async fn wait_metric(server: &Server, name: &str, value: f64) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let now = metric(server, name).await;
+        if now == value {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{name} is {now}, expected {value}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Data of the events, in order.
+pub fn data(events: &[herald_sse::Event]) -> Vec<String> {
+    events.iter().map(|e| e.data.clone()).collect()
+}
