@@ -5,7 +5,15 @@ CARGO ?= cargo
 
 ## Start herald on 127.0.0.1:8080 with the embedded in-memory log.
 run:
-	$(CARGO) run --release -p herald-server --bin herald -- serve
+	$(CARGO) build --release -p herald-server --bin herald
+	@echo
+	@echo "Herald on http://127.0.0.1:8080 (Ctrl-C stops it)"
+	@echo "  subscribe: curl -N 'http://127.0.0.1:8080/events?topic=demo.%3E'"
+	@echo "  publish:   curl -d '{\"topic\":\"demo.hello\",\"data\":\"hi\"}' http://127.0.0.1:8080/publish"
+	@echo "  browser:   open http://127.0.0.1:8080/healthz, then in the console:"
+	@echo "             new EventSource('/events?topic=demo.>').onmessage = (e) => console.log(e.lastEventId, e.data)"
+	@echo
+	./target/release/herald serve
 
 ## Every test: unit, integration, end-to-end against the real binary, doctests.
 test:
