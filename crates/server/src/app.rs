@@ -12,11 +12,18 @@ use std::{
 };
 
 use bytes::Bytes;
+use dashmap::DashMap;
 use futures_util::{Stream, StreamExt};
-use herald_bus::Bus;
+use herald_bus::{Bus, UserId};
 use herald_sse::{EventStream, StreamOptions};
 
-use crate::{auth::Authenticator, config::Config, error::ApiError, metrics::Metrics};
+use crate::{
+    auth::{Authenticator, JwtAuth},
+    config::{AuthMode, Config},
+    error::ApiError,
+    metrics::Metrics,
+    rate::RateLimiter,
+};
 
 /// A cheap handle to the server's state.
 #[derive(Debug, Clone)]
@@ -31,13 +38,27 @@ struct Inner {
     auth: Authenticator,
     metrics: Metrics,
     stream_options: StreamOptions,
+    publish_rate: RateLimiter,
     connections: AtomicUsize,
+    per_user: DashMap<UserId, usize>,
     shutting_down: AtomicBool,
 }
 
 impl App {
-    /// Builds the bus from `config`. Must run inside a Tokio runtime.
-    pub(crate) fn new(config: Config) -> Self {
+    /// Builds the bus and the authenticator from `config`. Must run inside a Tokio
+    /// runtime.
+    ///
+    /// # Errors
+    ///
+    /// When the jwt settings are unusable (missing or unreadable keys, unknown algorithms).
+    pub(crate) fn new(config: Config) -> anyhow::Result<Self> {
+        let auth = match config.auth.mode {
+            AuthMode::None => Authenticator::None,
+            AuthMode::Jwt => Authenticator::Jwt {
+                verifier: Box::new(JwtAuth::from_config(&config.auth)?),
+                cookie: config.auth.cookie.clone(),
+            },
+        };
         let bus = Bus::builder()
             .retention(herald_bus::Retention {
                 max_events: config.retention.max_events,
@@ -49,17 +70,27 @@ impl App {
         let stream_options = StreamOptions::default()
             .heartbeat(config.heartbeat())
             .retry(Duration::from_millis(config.sse.retry_ms));
-        Self {
+        let publish_rate = RateLimiter::new(
+            config.limits.publish_rate_per_sec,
+            config.limits.publish_burst,
+        );
+        Ok(Self {
             inner: Arc::new(Inner {
                 bus,
-                auth: Authenticator::None,
+                auth,
                 config,
                 metrics: Metrics::new(),
                 stream_options,
+                publish_rate,
                 connections: AtomicUsize::new(0),
+                per_user: DashMap::new(),
                 shutting_down: AtomicBool::new(false),
             }),
-        }
+        })
+    }
+
+    pub(crate) fn publish_rate(&self) -> &RateLimiter {
+        &self.inner.publish_rate
     }
 
     pub(crate) fn bus(&self) -> &Bus {
@@ -92,21 +123,46 @@ impl App {
         self.inner.shutting_down.load(Ordering::SeqCst)
     }
 
-    /// Counts a new SSE connection, or refuses it over `limits.max_connections`.
-    pub(crate) fn open_connection(&self) -> Result<Connection, ApiError> {
-        let limit = self.inner.config.limits.max_connections;
-        let previous = self.inner.connections.fetch_add(1, Ordering::SeqCst);
-        let connection = Connection { app: self.clone() };
-        if previous >= limit {
-            drop(connection);
-            return Err(ApiError::too_many(
-                "too_many_connections",
-                format!("the server holds its limit of {limit} connections"),
-                Duration::from_secs(5),
-            ));
+    /// Counts a new SSE connection of `user`, or refuses it over
+    /// `limits.max_connections` or `limits.max_connections_per_user`.
+    pub(crate) fn open_connection(&self, user: Option<&UserId>) -> Result<Connection, ApiError> {
+        let limits = &self.inner.config.limits;
+        let total = &self.inner.connections;
+        total
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < limits.max_connections).then_some(n + 1)
+            })
+            .map_err(|_| {
+                ApiError::too_many(
+                    "too_many_connections",
+                    format!(
+                        "the server holds its limit of {} connections",
+                        limits.max_connections
+                    ),
+                    Duration::from_secs(5),
+                )
+            })?;
+        if let Some(user) = user {
+            let mut count = self.inner.per_user.entry(user.clone()).or_insert(0);
+            if *count >= limits.max_connections_per_user {
+                drop(count);
+                total.fetch_sub(1, Ordering::SeqCst);
+                return Err(ApiError::too_many(
+                    "too_many_user_connections",
+                    format!(
+                        "user {user} already holds {} connections",
+                        limits.max_connections_per_user
+                    ),
+                    Duration::from_secs(5),
+                ));
+            }
+            *count += 1;
         }
         self.inner.metrics.connections.inc();
-        Ok(connection)
+        Ok(Connection {
+            app: self.clone(),
+            user: user.cloned(),
+        })
     }
 }
 
@@ -114,6 +170,7 @@ impl App {
 #[derive(Debug)]
 pub(crate) struct Connection {
     app: App,
+    user: Option<UserId>,
 }
 
 impl Connection {
@@ -128,10 +185,14 @@ impl Connection {
 
 impl Drop for Connection {
     fn drop(&mut self) {
-        let previous = self.app.inner.connections.fetch_sub(1, Ordering::SeqCst);
-        // A refused connection was counted but never added to the gauge.
-        if previous <= self.app.inner.config.limits.max_connections {
-            self.app.inner.metrics.connections.dec();
+        let inner = &self.app.inner;
+        inner.connections.fetch_sub(1, Ordering::SeqCst);
+        inner.metrics.connections.dec();
+        if let Some(user) = &self.user {
+            inner.per_user.remove_if_mut(user, |_, count| {
+                *count -= 1;
+                *count == 0
+            });
         }
     }
 }

@@ -1,8 +1,18 @@
-//! Who is calling and what they may do. In `auth.mode = "none"` (development) everyone
-//! may do everything and `?user=` names the subscriber.
+//! Who is calling and what they may do.
+//!
+//! In `auth.mode = "none"` (development) everyone may do everything and `?user=` names the
+//! subscriber. In `"jwt"` mode every request needs a token (see `jwt`), found by
+//! `credentials`; identity comes only from the token.
+
+mod credentials;
+mod jwt;
+
+use std::time::SystemTime;
 
 use herald_bus::{Selector, UserId};
-use warp::http::HeaderMap;
+use warp::http::{HeaderMap, StatusCode};
+
+pub(crate) use jwt::{JwtAuth, TokenRequest, mint};
 
 use crate::{error::ApiError, query::Query};
 
@@ -13,6 +23,12 @@ pub(crate) struct Identity {
     pub(crate) user: Option<UserId>,
     pub(crate) subscribe: Grant,
     pub(crate) publish: Grant,
+    /// May read `/metrics` and `/stats` when they are admin-only.
+    pub(crate) admin: bool,
+    /// When the credentials stop being valid: streams end then.
+    pub(crate) expires: Option<SystemTime>,
+    /// The token presented, which publish rate limits are kept per.
+    pub(crate) credential: Option<String>,
 }
 
 /// Which selectors a caller may use.
@@ -20,7 +36,6 @@ pub(crate) struct Identity {
 pub(crate) enum Grant {
     All,
     /// Only selectors covered by one of these (from a token's claims).
-    #[allow(dead_code, reason = "granted by the jwt mode, which lands next")]
     Only(Vec<Selector>),
 }
 
@@ -40,16 +55,27 @@ impl Grant {
 }
 
 /// Authenticates requests according to the configured mode.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) enum Authenticator {
     /// No authentication (development).
     None,
+    /// Tokens; `cookie` is the cookie a token may come in.
+    Jwt {
+        verifier: Box<JwtAuth>,
+        cookie: String,
+    },
 }
 
 impl Authenticator {
+    /// The identity behind a request.
+    ///
+    /// # Errors
+    ///
+    /// `401 missing_token` / `invalid_token` in jwt mode; `400` for a `?user=` that is
+    /// invalid (none mode) or present at all (jwt mode: identity comes from the token).
     pub(crate) fn authenticate(
         &self,
-        _headers: &HeaderMap,
+        headers: &HeaderMap,
         query: &Query,
     ) -> Result<Identity, ApiError> {
         match self {
@@ -65,7 +91,28 @@ impl Authenticator {
                     user,
                     subscribe: Grant::All,
                     publish: Grant::All,
+                    admin: true,
+                    expires: None,
+                    credential: None,
                 })
+            }
+            Self::Jwt { verifier, cookie } => {
+                if query.first("user").is_some() {
+                    return Err(ApiError::bad_request(
+                        "user_param_not_allowed",
+                        "`user` cannot be chosen in jwt mode: the token's `sub` is the user",
+                    ));
+                }
+                let token = credentials::token(headers, query, cookie).ok_or_else(|| {
+                    ApiError::new(
+                        StatusCode::UNAUTHORIZED,
+                        "missing_token",
+                        format!("send a token as `Authorization: Bearer`, `?access_token=` or the `{cookie}` cookie"),
+                    )
+                })?;
+                let mut identity = verifier.verify(token)?;
+                identity.credential = Some(token.to_owned());
+                Ok(identity)
             }
         }
     }
@@ -98,5 +145,6 @@ mod tests {
         let bad = [s("users.42.n"), s("users.*")];
         assert_eq!(grant.refused(&bad), Some(&bad[1]));
         assert_eq!(Grant::All.refused(&bad), None);
+        assert_eq!(Grant::Only(vec![]).refused(&ok), Some(&ok[0]));
     }
 }

@@ -20,6 +20,48 @@ pub(crate) enum Command {
     Publish(PublishArgs),
     /// Subscribe and print events; reconnects and resumes by itself.
     Subscribe(SubscribeArgs),
+    /// Mint a development token (HS256) from the configured secret.
+    Token(TokenArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct TokenArgs {
+    /// The user (`sub` claim).
+    #[arg(long)]
+    pub(crate) sub: String,
+    /// Selectors the holder may subscribe to.
+    #[arg(long, num_args = 1..)]
+    pub(crate) subscribe: Vec<String>,
+    /// Selectors the holder may publish to.
+    #[arg(long, num_args = 1..)]
+    pub(crate) publish: Vec<String>,
+    /// Allow `/metrics` and `/stats` when they are admin-only.
+    #[arg(long)]
+    pub(crate) admin: bool,
+    /// Lifetime: seconds, or a number with `s`, `m`, `h` or `d` (`90s`, `15m`, `1h`).
+    #[arg(long, default_value = "1h", value_parser = parse_ttl)]
+    pub(crate) ttl: std::time::Duration,
+    /// Configuration file holding `auth.hs256_secret` (`HERALD_AUTH__HS256_SECRET` works too).
+    #[arg(long, short)]
+    pub(crate) config: Option<PathBuf>,
+}
+
+fn parse_ttl(text: &str) -> Result<std::time::Duration, String> {
+    let (number, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not like 90s, 15m, 1h or 2d"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => return Err(format!("unknown unit {unit:?}: use s, m, h or d")),
+    };
+    Ok(std::time::Duration::from_secs(secs))
 }
 
 #[derive(Debug, Args)]

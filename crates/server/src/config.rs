@@ -70,6 +70,21 @@ pub(crate) struct Auth {
     pub(crate) algorithms: Vec<String>,
     pub(crate) cookie: String,
     pub(crate) leeway_secs: u64,
+    /// When set, tokens must carry this `aud`.
+    pub(crate) audience: Option<String>,
+    /// When set, tokens must carry this `iss`.
+    pub(crate) issuer: Option<String>,
+    /// Who may read `/metrics` and `/stats`.
+    pub(crate) stats: StatsAccess,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum StatsAccess {
+    /// Anyone who can reach the port.
+    Open,
+    /// Callers whose token has `herald.admin: true` (jwt mode).
+    Admin,
 }
 
 impl Default for Auth {
@@ -81,6 +96,9 @@ impl Default for Auth {
             algorithms: vec!["HS256".to_owned()],
             cookie: "herald_token".to_owned(),
             leeway_secs: 30,
+            audience: None,
+            issuer: None,
+            stats: StatsAccess::Open,
         }
     }
 }
@@ -120,7 +138,7 @@ impl Default for Retention {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub(crate) struct Limits {
     pub(crate) max_event_bytes: usize,
@@ -128,6 +146,11 @@ pub(crate) struct Limits {
     pub(crate) max_connections: usize,
     pub(crate) max_connections_per_user: usize,
     pub(crate) max_selectors: usize,
+    /// Events per second one token (or, without tokens, one client address) may publish;
+    /// 0 turns the limit off.
+    pub(crate) publish_rate_per_sec: f64,
+    /// Events such a publisher may send in a burst.
+    pub(crate) publish_burst: u32,
 }
 
 impl Default for Limits {
@@ -138,6 +161,8 @@ impl Default for Limits {
             max_connections: 100_000,
             max_connections_per_user: 64,
             max_selectors: 64,
+            publish_rate_per_sec: 1000.0,
+            publish_burst: 2000,
         }
     }
 }
@@ -225,8 +250,12 @@ impl Config {
             "log.kind = \"redis\" is not available in this build yet; use \"memory\""
         );
         anyhow::ensure!(
-            self.auth.mode == AuthMode::None,
-            "auth.mode = \"jwt\" is not available in this build yet; use \"none\""
+            self.limits.publish_rate_per_sec >= 0.0 && self.limits.publish_rate_per_sec.is_finite(),
+            "limits.publish_rate_per_sec must be 0 (off) or above"
+        );
+        anyhow::ensure!(
+            self.limits.publish_burst > 0,
+            "limits.publish_burst must be above 0"
         );
         Ok(())
     }

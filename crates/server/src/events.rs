@@ -1,5 +1,7 @@
 //! `GET /events?topic=SEL&topic=SEL…`: a subscription as a Server-Sent Events stream.
 
+use std::time::SystemTime;
+
 use herald_bus::{Resume, Selector, Subscription};
 use herald_sse::EventStream;
 use warp::{Filter, Rejection, http::HeaderMap, reply::Response};
@@ -43,14 +45,21 @@ fn subscribe(
             format!("not allowed to subscribe to {refused}"),
         ));
     }
-    let connection = app.open_connection()?;
+    let connection = app.open_connection(identity.user.as_ref())?;
     let mut subscription = Subscription::new(selectors).with_resume(resume);
     if let Some(user) = identity.user {
         subscription = subscription.with_user(user);
     }
     let subscriber = app.bus().subscribe(subscription)?;
     tracing::debug!(connection = %subscriber.connection(), "stream opened");
-    let stream = EventStream::new(subscriber, app.stream_options());
+    let mut stream = EventStream::new(subscriber, app.stream_options());
+    if let Some(expires) = identity.expires {
+        // The stream ends when the token does; the client must come back with a new one.
+        let left = expires
+            .duration_since(SystemTime::now())
+            .unwrap_or_default();
+        stream = stream.until(tokio::time::Instant::now() + left);
+    }
     Ok(herald_sse::reply(connection.stream(stream)))
 }
 

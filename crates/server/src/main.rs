@@ -8,7 +8,8 @@
 //! - `app`: shared state: bus, metrics, connection accounting, shutdown flag.
 //! - `events` (`GET /events`), `publish` (`POST /publish`), `ops` (`/healthz`,
 //!   `/readyz`, `/metrics`, `/stats`): the HTTP API.
-//! - `auth`: who the caller is and what they may do.
+//! - `auth`: who the caller is and what they may do (none or jwt mode), and `herald token`.
+//! - `rate`: publish rate limits.
 //! - `error`: the JSON error shape and the one place errors become responses.
 //! - `metrics`: Prometheus metrics.
 //! - `query`: query-string decoding.
@@ -25,6 +26,7 @@ mod metrics;
 mod ops;
 mod publish;
 mod query;
+mod rate;
 mod serve;
 
 use std::{io::IsTerminal as _, process::ExitCode};
@@ -54,7 +56,32 @@ async fn main() -> ExitCode {
         },
         Command::Publish(args) => client::publish(args).await,
         Command::Subscribe(args) => client::subscribe(args).await,
+        Command::Token(args) => match token(args) {
+            Ok(token) => {
+                println!("{token}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("herald: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
     }
+}
+
+fn token(args: cli::TokenArgs) -> anyhow::Result<String> {
+    let config = config::Config::load(args.config.as_deref(), config::herald_env())?;
+    let secret = config.auth.hs256_secret.ok_or_else(|| {
+        anyhow::anyhow!("no auth.hs256_secret in the configuration or HERALD_AUTH__HS256_SECRET")
+    })?;
+    let request = auth::TokenRequest {
+        sub: args.sub,
+        subscribe: args.subscribe,
+        publish: args.publish,
+        admin: args.admin,
+        ttl: args.ttl,
+    };
+    auth::mint(&secret, &request)
 }
 
 async fn serve(args: cli::ServeArgs) -> anyhow::Result<()> {

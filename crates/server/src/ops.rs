@@ -1,10 +1,21 @@
 //! Operational endpoints: `/healthz` (alive), `/readyz` (ready to serve), `/metrics`
 //! (Prometheus text) and `/stats` (per-topic subscribers and retained events, JSON).
+//! With `auth.stats = "admin"`, the last two need a token with `herald.admin: true`.
 
 use serde_json::json;
-use warp::{Filter, Rejection, Reply, filters::BoxedFilter, http::StatusCode, reply::Response};
+use warp::{
+    Filter, Rejection, Reply,
+    filters::BoxedFilter,
+    http::{HeaderMap, StatusCode},
+    reply::Response,
+};
 
-use crate::{app::App, error::ApiError};
+use crate::{
+    app::App,
+    config::StatsAccess,
+    error::ApiError,
+    query::{Query, query},
+};
 
 pub(crate) fn routes(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
     let with_app = warp::any().map(move || app.clone());
@@ -21,9 +32,17 @@ pub(crate) fn routes(app: App) -> impl Filter<Extract = (Response,), Error = Rej
                 warp::reply::json(&json!({"status": "ready"})).into_response()
             }
         });
+    let admin = with_app
+        .and(warp::header::headers_cloned())
+        .and(query())
+        .and_then(|app: App, headers: HeaderMap, query: Query| async move {
+            admit(&app, &headers, &query)
+                .map(|()| app)
+                .map_err(warp::reject::custom)
+        });
     let metrics = warp::path("metrics")
         .and(warp::path::end())
-        .and(with_app.clone())
+        .and(admin.clone())
         .and_then(|app: App| async move {
             let stats = app
                 .bus()
@@ -33,18 +52,14 @@ pub(crate) fn routes(app: App) -> impl Filter<Extract = (Response,), Error = Rej
             let text = app
                 .metrics()
                 .render(app.bus().metrics(), stats.topics.len());
+            let content_type = "text/plain; version=0.0.4; charset=utf-8";
             Ok::<_, Rejection>(
-                warp::reply::with_header(
-                    text,
-                    "content-type",
-                    "text/plain; version=0.0.4; charset=utf-8",
-                )
-                .into_response(),
+                warp::reply::with_header(text, "content-type", content_type).into_response(),
             )
         });
     let stats = warp::path("stats")
         .and(warp::path::end())
-        .and(with_app)
+        .and(admin)
         .and_then(|app: App| async move {
             let stats = app.bus().stats().await.map_err(|e| warp::reject::custom(unavailable(e)))?;
             let topics: Vec<_> = stats
@@ -64,6 +79,22 @@ pub(crate) fn routes(app: App) -> impl Filter<Extract = (Response,), Error = Rej
         .unify()
         .or(get(stats.boxed()))
         .unify()
+}
+
+/// Lets the caller through to `/metrics` and `/stats` under the configured access.
+fn admit(app: &App, headers: &HeaderMap, query: &Query) -> Result<(), ApiError> {
+    if app.config().auth.stats == StatsAccess::Open {
+        return Ok(());
+    }
+    if app.auth().authenticate(headers, query)?.admin {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "admin_only",
+            "this endpoint needs a token with herald.admin",
+        ))
+    }
 }
 
 fn unavailable(e: herald_bus::LogError) -> ApiError {

@@ -1,6 +1,8 @@
 //! `POST /publish`: one event (`{"topic", "data", …}` → `{"id"}`) or a batch (`[…]` →
 //! `{"ids"}`), published atomically and in order.
 
+use std::net::SocketAddr;
+
 use bytes::{Buf, BytesMut};
 use futures_util::{Stream, StreamExt};
 use herald_bus::{Draft, Selector};
@@ -24,22 +26,22 @@ pub(crate) fn route(app: App) -> impl Filter<Extract = (Response,), Error = Reje
         .and(warp::any().map(move || app.clone()))
         .and(warp::header::headers_cloned())
         .and(query())
+        .and(warp::addr::remote())
         .and(warp::body::stream())
-        .and_then(
-            |app: App, headers: HeaderMap, query: Query, body| async move {
-                publish(&app, &headers, &query, body)
-                    .await
-                    .map_err(warp::reject::custom)
-            },
-        )
+        .and_then(|app: App, headers: HeaderMap, query: Query, remote: Option<SocketAddr>, body| async move {
+            let request = Request { headers: &headers, query: &query, remote };
+            publish(&app, request, body).await.map_err(warp::reject::custom)
+        })
 }
 
-async fn publish<S, B>(
-    app: &App,
-    headers: &HeaderMap,
-    query: &Query,
-    body: S,
-) -> Result<Response, ApiError>
+/// What a publish request carries besides its body.
+struct Request<'a> {
+    headers: &'a HeaderMap,
+    query: &'a Query,
+    remote: Option<SocketAddr>,
+}
+
+async fn publish<S, B>(app: &App, request: Request<'_>, body: S) -> Result<Response, ApiError>
 where
     S: Stream<Item = Result<B, warp::Error>> + Unpin,
     B: Buf,
@@ -47,7 +49,7 @@ where
     if app.is_shutting_down() {
         return Err(ApiError::shutting_down());
     }
-    let identity = app.auth().authenticate(headers, query)?;
+    let identity = app.auth().authenticate(request.headers, request.query)?;
     let bytes = read_body(body, app.config().limits.max_body_bytes).await?;
     let (drafts, batch) = parse(&bytes)?;
     for draft in &drafts {
@@ -59,6 +61,13 @@ where
                 format!("not allowed to publish to {topic}"),
             ));
         }
+    }
+    // Per token; without tokens (auth mode none), per client address.
+    match &identity.credential {
+        Some(token) => app.publish_rate().take(token, drafts.len())?,
+        None => app
+            .publish_rate()
+            .take(request.remote.map(|a| a.ip()), drafts.len())?,
     }
     let timer = app.metrics().publish_duration.start_timer();
     let ids = app.bus().publish_batch(drafts).await?;

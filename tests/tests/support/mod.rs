@@ -25,6 +25,24 @@ pub async fn metric(server: &Server, name: &str) -> f64 {
         .unwrap_or_else(|| panic!("metric {name} not found in\n{text}"))
 }
 
+/// The value of an unlabelled metric, read with a bearer token (admin-only stats).
+pub async fn metric_as(server: &Server, token: &str, name: &str) -> f64 {
+    let auth = format!("Bearer {token}");
+    let res =
+        herald_testkit::http::get(server.addr(), "/metrics", &[("Authorization", &auth)]).await;
+    res.assert_status(200);
+    let text = res.text().into_owned();
+    text.lines()
+        .find_map(|line| {
+            line.strip_prefix(name)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("metric {name} not found in\n{text}"))
+}
+
 /// Waits until `name` reads `value`, failing after 5 s.
 pub async fn wait_metric(server: &Server, name: &str, value: f64) {
     let deadline = tokio::time::Instant::now() + WAIT;
