@@ -158,6 +158,8 @@ async fn a_client_behind_a_dropping_network_loses_nothing() {
         .spawn()
         .unwrap();
     for round in 0..6 {
+        // The client's (re)connection of this round, then events, then the drop.
+        proxy.wait_accepted(round + 1).await;
         support::wait_metric(&server, "herald_subscribers", 1.0).await;
         publish_round(&server, round * 50, round * 50 + 50).await;
         assert_eq!(proxy.cut(), 1, "round {round} cut the live stream");

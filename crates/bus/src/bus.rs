@@ -224,6 +224,10 @@ impl Bus {
         {
             return Err(PublishError::TooLarge { index, size, limit });
         }
+        // An in-memory append never waits, so a publishing loop would never yield and
+        // could starve the dispatcher on its worker: give way when the task's budget is
+        // spent.
+        tokio::task::consume_budget().await;
         let events = self.shared.log.append(drafts).await?;
         self.shared
             .counters

@@ -9,9 +9,10 @@
 use std::{
     collections::VecDeque,
     sync::{Arc, Mutex},
+    task::{Context, Poll},
 };
 
-use tokio::sync::Notify;
+use futures_util::task::AtomicWaker;
 
 use crate::{Event, EventId};
 
@@ -19,7 +20,8 @@ use crate::{Event, EventId};
 pub(crate) struct Mailbox {
     /// A std mutex: every critical section is a few pointer moves, never an `.await`.
     state: Mutex<State>,
-    notify: Notify,
+    /// The reader's waker: woken when the queue turns non-empty, on lag and on close.
+    reader: AtomicWaker,
     capacity: usize,
 }
 
@@ -45,7 +47,7 @@ impl Mailbox {
     pub(crate) fn new(capacity: usize) -> Self {
         Self {
             state: Mutex::new(State::default()),
-            notify: Notify::new(),
+            reader: AtomicWaker::new(),
             capacity: capacity.max(1),
         }
     }
@@ -70,46 +72,54 @@ impl Mailbox {
         let was_empty = state.queue.is_empty();
         state.queue.push_back(Arc::clone(event));
         drop(state);
-        // Only the first event wakes the reader; it drains the whole queue at once. A
-        // reader not yet waiting keeps the permit, so this wake is never lost.
+        // Only the first event wakes the reader; it drains the whole queue at once.
         if was_empty {
-            self.notify.notify_one();
+            self.reader.wake();
         }
     }
 
     /// Records that events were lost upstream of this mailbox (the dispatcher lagged).
     pub(crate) fn lag(&self) {
         self.lock().lagged = true;
-        self.notify.notify_one();
+        self.reader.wake();
     }
 
     /// Ends the subscriber after what is buffered.
     pub(crate) fn close(&self) {
         self.lock().closed = true;
-        self.notify.notify_one();
+        self.reader.wake();
     }
 
     pub(crate) fn is_closed(&self) -> bool {
         self.lock().closed
     }
 
-    /// Waits until there is something to do, then moves every buffered event into `out`
-    /// and clears the lag flag, reporting it.
-    pub(crate) async fn take(&self, out: &mut VecDeque<Arc<Event>>) -> Take {
-        loop {
-            {
-                let mut state = self.lock();
-                if !state.queue.is_empty() || state.lagged {
-                    std::mem::swap(out, &mut state.queue);
-                    let lagged = std::mem::take(&mut state.lagged);
-                    return Take::Batch { lagged };
-                }
-                if state.closed {
-                    return Take::Closed;
-                }
-            }
-            self.notify.notified().await;
+    /// Moves every buffered event into `out` and clears the lag flag, reporting it;
+    /// `Pending` (with the waker registered) when there is nothing to do yet.
+    pub(crate) fn poll_take(
+        &self,
+        cx: &mut Context<'_>,
+        out: &mut VecDeque<Arc<Event>>,
+    ) -> Poll<Take> {
+        if let Some(take) = self.try_take(out) {
+            return Poll::Ready(take);
         }
+        self.reader.register(cx.waker());
+        // Check again: an offer between the first check and the registration woke nobody.
+        match self.try_take(out) {
+            Some(take) => Poll::Ready(take),
+            None => Poll::Pending,
+        }
+    }
+
+    fn try_take(&self, out: &mut VecDeque<Arc<Event>>) -> Option<Take> {
+        let mut state = self.lock();
+        if !state.queue.is_empty() || state.lagged {
+            std::mem::swap(out, &mut state.queue);
+            let lagged = std::mem::take(&mut state.lagged);
+            return Some(Take::Batch { lagged });
+        }
+        state.closed.then_some(Take::Closed)
     }
 }
 
@@ -117,6 +127,12 @@ impl Mailbox {
 mod tests {
     use super::*;
     use crate::{Draft, Topic};
+
+    impl Mailbox {
+        async fn take(&self, out: &mut VecDeque<Arc<Event>>) -> Take {
+            std::future::poll_fn(|cx| self.poll_take(cx, out)).await
+        }
+    }
 
     fn event(offset: u64) -> Arc<Event> {
         Arc::new(Draft::new(Topic::new("t").unwrap(), "d").into_event(EventId::new(1, offset), 0))

@@ -9,18 +9,20 @@
 use std::{
     collections::VecDeque,
     fmt,
+    future::Future,
     pin::Pin,
     sync::Arc,
     task::{Context, Poll},
     time::Duration,
 };
 
-use futures_util::{Stream, StreamExt, stream::BoxStream};
+use futures_util::{Stream, future::BoxFuture, ready};
 
 use crate::{
     ConnectionId, Event, EventId, Selector, UserId,
     bus::Counters,
-    log::{Gap, Log},
+    error::LogError,
+    log::{Gap, Log, Page},
     mailbox::Take,
     registry::Registration,
 };
@@ -167,14 +169,38 @@ impl ResetReason {
 ///
 /// Dropping it unsubscribes at once. The stream ends when the bus is closed or dropped.
 pub struct Subscriber {
-    connection: ConnectionId,
-    deliveries: BoxStream<'static, Delivery>,
+    registration: Registration,
+    log: Arc<dyn Log>,
+    counters: Arc<Counters>,
+    /// Every event up to here was delivered or is not for this subscriber.
+    cursor: EventId,
+    mode: Mode,
+    /// Deliveries ready to hand out, in order.
+    pending: VecDeque<Delivery>,
+    /// Scratch space the mailbox swaps its queue into.
+    batch: VecDeque<Arc<Event>>,
+    page_size: usize,
+    /// A history read in flight.
+    read: Option<BoxFuture<'static, Result<Page, LogError>>>,
+    /// Waiting before retrying a failed history read.
+    backoff: Option<Pin<Box<tokio::time::Sleep>>>,
+    done: bool,
 }
+
+enum Mode {
+    /// Reading history after `from` (from the oldest retained when `None`).
+    Replay { from: Option<EventId> },
+    /// Handing out live events from the mailbox.
+    Live,
+}
+
+/// Wait before reading history again after the log failed.
+const RETRY_READ: Duration = Duration::from_millis(500);
 
 impl Subscriber {
     /// The connection id it was registered with.
     pub fn connection(&self) -> ConnectionId {
-        self.connection
+        self.registration.member.filter.connection()
     }
 
     pub(crate) fn start(
@@ -185,7 +211,6 @@ impl Subscriber {
         resume: Resume,
         page_size: usize,
     ) -> Self {
-        let connection = registration.member.filter.connection();
         let (cursor, mode, pending) = match resume {
             Resume::Live => (live_from, Mode::Live, VecDeque::new()),
             Resume::After(id) => (id, Mode::Replay { from: Some(id) }, VecDeque::new()),
@@ -202,7 +227,7 @@ impl Subscriber {
                 )
             }
         };
-        let state = State {
+        Self {
             registration,
             log,
             counters,
@@ -211,93 +236,49 @@ impl Subscriber {
             pending,
             batch: VecDeque::new(),
             page_size,
-        };
-        let deliveries = futures_util::stream::unfold(state, |mut state| async move {
-            let delivery = state.next().await?;
-            Some((delivery, state))
+            read: None,
+            backoff: None,
+            done: false,
+        }
+    }
+
+    /// Polls one step of history reading: `Ready` once a page was applied (or a failed
+    /// read was waited out), `Pending` while the read is in flight.
+    fn poll_replay(&mut self, cx: &mut Context<'_>, from: Option<EventId>) -> Poll<()> {
+        if let Some(backoff) = &mut self.backoff {
+            ready!(backoff.as_mut().poll(cx));
+            self.backoff = None;
+        }
+        let read = self.read.get_or_insert_with(|| {
+            let (log, filter, limit) = (
+                Arc::clone(&self.log),
+                Arc::clone(&self.registration.member.filter),
+                self.page_size,
+            );
+            Box::pin(async move { log.read(from, &filter, limit).await })
         });
-        Self {
-            connection,
-            deliveries: deliveries.boxed(),
-        }
-    }
-}
-
-impl Stream for Subscriber {
-    type Item = Delivery;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Delivery>> {
-        self.deliveries.poll_next_unpin(cx)
-    }
-}
-
-impl fmt::Debug for Subscriber {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Subscriber")
-            .field("connection", &self.connection)
-            .finish_non_exhaustive()
-    }
-}
-
-enum Mode {
-    /// Reading history after `from` (from the oldest retained when `None`).
-    Replay { from: Option<EventId> },
-    /// Handing out live events from the mailbox.
-    Live,
-}
-
-struct State {
-    registration: Registration,
-    log: Arc<dyn Log>,
-    counters: Arc<Counters>,
-    /// Every event up to here was delivered or is not for this subscriber.
-    cursor: EventId,
-    mode: Mode,
-    pending: VecDeque<Delivery>,
-    batch: VecDeque<Arc<Event>>,
-    page_size: usize,
-}
-
-/// Wait before reading history again after the log failed.
-const RETRY_READ: Duration = Duration::from_millis(500);
-
-impl State {
-    async fn next(&mut self) -> Option<Delivery> {
-        loop {
-            if let Some(delivery) = self.pending.pop_front() {
-                return Some(delivery);
-            }
-            match self.mode {
-                Mode::Replay { from } => self.replay(from).await?,
-                Mode::Live => self.live().await?,
-            }
-        }
-    }
-
-    /// Reads one page of history; `None` when the bus closed.
-    async fn replay(&mut self, from: Option<EventId>) -> Option<()> {
-        let member = &self.registration.member;
-        if member.mailbox.is_closed() {
-            return None;
-        }
-        let page = match self.log.read(from, &member.filter, self.page_size).await {
-            Ok(page) => page,
+        let result = ready!(read.as_mut().poll(cx));
+        self.read = None;
+        match result {
+            Ok(page) => self.apply(from, page),
             Err(error) => {
                 tracing::warn!(%error, "history read failed; retrying");
-                tokio::time::sleep(RETRY_READ).await;
-                return Some(());
+                self.backoff = Some(Box::pin(tokio::time::sleep(RETRY_READ)));
             }
-        };
-        if page.gap.is_some() && from.is_some() {
-            let reason = match page.gap {
-                Some(Gap::UnknownPosition) => ResetReason::UnknownId,
+        }
+        Poll::Ready(())
+    }
+
+    fn apply(&mut self, from: Option<EventId>, page: Page) {
+        if let (Some(gap), Some(from)) = (page.gap, from) {
+            let reason = match gap {
+                Gap::UnknownPosition => ResetReason::UnknownId,
                 _ => ResetReason::Retention,
             };
-            let missed_since = from.map_or_else(String::new, |id| id.to_string());
             self.counters.reset();
             self.pending.push_back(Delivery::Reset(Reset {
                 reason,
-                missed_since,
+                missed_since: from.to_string(),
             }));
         }
         self.counters.delivered(page.events.len() as u64);
@@ -311,15 +292,11 @@ impl State {
         } else {
             Mode::Live
         };
-        Some(())
     }
 
-    /// Waits for live events; `None` when the bus closed.
-    async fn live(&mut self) -> Option<()> {
-        let lagged = match self.registration.member.mailbox.take(&mut self.batch).await {
-            Take::Closed => return None,
-            Take::Batch { lagged } => lagged,
-        };
+    /// Takes the mailbox's events after the cursor; a lag, or an event from another
+    /// log life, sends the subscriber back to reading history.
+    fn absorb(&mut self, lagged: bool) {
         let (mut foreign, before) = (false, self.pending.len());
         for event in self.batch.drain(..) {
             let id = event.id();
@@ -341,6 +318,49 @@ impl State {
                 from: Some(self.cursor),
             };
         }
-        Some(())
+    }
+}
+
+impl Stream for Subscriber {
+    type Item = Delivery;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Delivery>> {
+        let this = &mut *self;
+        loop {
+            if let Some(delivery) = this.pending.pop_front() {
+                return Poll::Ready(Some(delivery));
+            }
+            if this.done {
+                return Poll::Ready(None);
+            }
+            match this.mode {
+                Mode::Replay { from } => {
+                    if this.registration.member.mailbox.is_closed() {
+                        this.done = true;
+                        continue;
+                    }
+                    ready!(this.poll_replay(cx, from));
+                }
+                Mode::Live => match ready!(
+                    this.registration
+                        .member
+                        .mailbox
+                        .poll_take(cx, &mut this.batch)
+                ) {
+                    Take::Closed => this.done = true,
+                    Take::Batch { lagged } => this.absorb(lagged),
+                },
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Subscriber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Subscriber")
+            .field("connection", &self.connection())
+            .field("cursor", &self.cursor)
+            .field("pending", &self.pending.len())
+            .finish_non_exhaustive()
     }
 }

@@ -10,7 +10,10 @@
 
 use std::{
     net::SocketAddr,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
 };
 
 use tokio::{
@@ -23,6 +26,7 @@ use tokio::{
 pub struct Proxy {
     addr: SocketAddr,
     connections: Arc<Mutex<Vec<AbortHandle>>>,
+    accepted: Arc<AtomicUsize>,
     accept: JoinHandle<()>,
 }
 
@@ -39,8 +43,11 @@ impl Proxy {
         let addr = listener.local_addr().expect("bound address");
         let connections: Arc<Mutex<Vec<AbortHandle>>> = Arc::default();
         let tracked = Arc::clone(&connections);
+        let accepted: Arc<AtomicUsize> = Arc::default();
+        let counter = Arc::clone(&accepted);
         let accept = tokio::spawn(async move {
             while let Ok((mut client, _)) = listener.accept().await {
+                counter.fetch_add(1, Ordering::SeqCst);
                 let task = tokio::spawn(async move {
                     if let Ok(mut server) = TcpStream::connect(upstream).await {
                         let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
@@ -54,7 +61,30 @@ impl Proxy {
         Self {
             addr,
             connections,
+            accepted,
             accept,
+        }
+    }
+
+    /// How many connections it has accepted so far.
+    pub fn accepted(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
+    }
+
+    /// Waits until it has accepted `n` connections in all, failing after 10 s.
+    ///
+    /// # Panics
+    ///
+    /// When fewer than `n` arrive in time.
+    pub async fn wait_accepted(&self, n: usize) {
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        while self.accepted() < n {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "only {} of {n} connections arrived",
+                self.accepted()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
     }
 
