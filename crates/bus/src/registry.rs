@@ -85,7 +85,9 @@ impl Registry {
             return None;
         }
         for selector in member.filter.selectors() {
-            index.everyone.insert(selector, Arc::clone(&member));
+            index
+                .everyone
+                .insert(selector, member.id, Arc::clone(&member));
         }
         if let Some(user) = member.filter.user() {
             index
@@ -115,7 +117,7 @@ impl Registry {
             return;
         }
         for selector in member.filter.selectors() {
-            index.everyone.remove(selector, is_it);
+            index.everyone.remove(selector, member.id);
         }
         if let Some(user) = member.filter.user() {
             remove_from(&mut index.by_user, user, is_it);

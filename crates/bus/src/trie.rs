@@ -5,8 +5,12 @@ use std::collections::HashMap;
 
 use crate::{Selector, Topic, selector::Token};
 
-/// Values stored under selectors; [`Trie::for_each_match`] visits the values of every
-/// selector that matches a topic.
+/// Values stored under selectors, each with a key; [`Trie::for_each_match`] visits the
+/// values of every selector that matches a topic.
+///
+/// Keys sit inline beside values, so removing one of n entries under a selector is a scan
+/// of n integers, not n pointer dereferences: ten thousand subscribers of one topic
+/// disconnecting at once cost tens of milliseconds, not seconds, under the write lock.
 #[derive(Debug)]
 pub(crate) struct Trie<T> {
     root: Node<T>,
@@ -17,9 +21,9 @@ struct Node<T> {
     literal: HashMap<Box<str>, Node<T>>,
     one: Option<Box<Node<T>>>,
     /// Values whose selector ends at this node.
-    here: Vec<T>,
+    here: Vec<(u64, T)>,
     /// Values whose selector ends with `>` after this node.
-    rest: Vec<T>,
+    rest: Vec<(u64, T)>,
 }
 
 impl<T> Default for Node<T> {
@@ -51,26 +55,26 @@ impl<T> Default for Trie<T> {
 }
 
 impl<T> Trie<T> {
-    pub(crate) fn insert(&mut self, selector: &Selector, value: T) {
+    pub(crate) fn insert(&mut self, selector: &Selector, key: u64, value: T) {
         let mut node = &mut self.root;
         for token in selector.tokens() {
             node = match token {
                 Token::Literal(s) => node.literal.entry(s.into()).or_default(),
                 Token::One => node.one.get_or_insert_with(Box::default),
                 Token::Rest => {
-                    node.rest.push(value);
+                    node.rest.push((key, value));
                     return;
                 }
             };
         }
-        node.here.push(value);
+        node.here.push((key, value));
     }
 
-    /// Removes the first value under `selector` for which `is_it` holds, and prunes nodes
-    /// left empty. Returns whether one was found.
-    pub(crate) fn remove(&mut self, selector: &Selector, is_it: impl Fn(&T) -> bool) -> bool {
+    /// Removes the value stored under `selector` with `key`, and prunes nodes left empty.
+    /// Returns whether it was found.
+    pub(crate) fn remove(&mut self, selector: &Selector, key: u64) -> bool {
         let tokens: Vec<Token<'_>> = selector.tokens().collect();
-        remove(&mut self.root, &tokens, &is_it)
+        remove(&mut self.root, &tokens, key)
     }
 
     /// Calls `f` with every value whose selector matches `topic`. A value stored under
@@ -87,8 +91,8 @@ impl<T> Trie<T> {
     }
 }
 
-fn remove<T>(node: &mut Node<T>, tokens: &[Token<'_>], is_it: &impl Fn(&T) -> bool) -> bool {
-    let take = |values: &mut Vec<T>| match values.iter().position(is_it) {
+fn remove<T>(node: &mut Node<T>, tokens: &[Token<'_>], key: u64) -> bool {
+    let take = |values: &mut Vec<(u64, T)>| match values.iter().position(|(k, _)| *k == key) {
         Some(i) => {
             values.swap_remove(i);
             true
@@ -102,7 +106,7 @@ fn remove<T>(node: &mut Node<T>, tokens: &[Token<'_>], is_it: &impl Fn(&T) -> bo
             let Some(child) = node.literal.get_mut(*s) else {
                 return false;
             };
-            let found = remove(child, tail, is_it);
+            let found = remove(child, tail, key);
             if child.is_empty() {
                 node.literal.remove(*s);
             }
@@ -112,7 +116,7 @@ fn remove<T>(node: &mut Node<T>, tokens: &[Token<'_>], is_it: &impl Fn(&T) -> bo
             let Some(child) = node.one.as_deref_mut() else {
                 return false;
             };
-            let found = remove(child, tail, is_it);
+            let found = remove(child, tail, key);
             if child.is_empty() {
                 node.one = None;
             }
@@ -124,11 +128,11 @@ fn remove<T>(node: &mut Node<T>, tokens: &[Token<'_>], is_it: &impl Fn(&T) -> bo
 /// `rest` is what is left of the topic after this node, `None` once it is used up.
 fn visit<T>(node: &Node<T>, rest: Option<&str>, f: &mut impl FnMut(&T)) {
     let Some(rest) = rest else {
-        node.here.iter().for_each(&mut *f);
+        node.here.iter().for_each(|(_, v)| f(v));
         return;
     };
     // `>` here matches the one or more segments left.
-    node.rest.iter().for_each(&mut *f);
+    node.rest.iter().for_each(|(_, v)| f(v));
     let (segment, tail) = match rest.split_once('.') {
         Some((segment, tail)) => (segment, Some(tail)),
         None => (rest, None),
@@ -174,7 +178,7 @@ mod tests {
             .iter()
             .enumerate()
         {
-            trie.insert(&Selector::new(s).unwrap(), i as u32);
+            trie.insert(&Selector::new(s).unwrap(), i as u64, i as u32);
         }
         assert_eq!(matches(&trie, "a.b"), [0, 1, 2, 3, 4]);
         assert_eq!(matches(&trie, "a.b.c"), [2, 3, 5]);
@@ -186,20 +190,20 @@ mod tests {
     fn remove_prunes_empty_nodes() {
         let mut trie = Trie::default();
         let s = Selector::new("a.*.c.>").unwrap();
-        trie.insert(&s, 1);
-        trie.insert(&s, 2);
-        assert!(trie.remove(&s, |v| *v == 1));
-        assert!(!trie.remove(&s, |v| *v == 1));
+        trie.insert(&s, 1, 1);
+        trie.insert(&s, 2, 2);
+        assert!(trie.remove(&s, 1));
+        assert!(!trie.remove(&s, 1));
         assert_eq!(matches(&trie, "a.b.c.d"), [2]);
-        assert!(trie.remove(&s, |v| *v == 2));
+        assert!(trie.remove(&s, 2));
         assert!(trie.root.is_empty());
     }
 
     #[test]
     fn lists_exact_topics() {
         let mut trie = Trie::default();
-        for s in ["a.b", "a.*", "c"] {
-            trie.insert(&Selector::new(s).unwrap(), 0);
+        for (i, s) in ["a.b", "a.*", "c"].iter().enumerate() {
+            trie.insert(&Selector::new(s).unwrap(), i as u64, 0);
         }
         let mut topics: Vec<String> = trie.exact_topics().iter().map(|t| t.to_string()).collect();
         topics.sort();
