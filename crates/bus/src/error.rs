@@ -77,8 +77,13 @@ pub struct IdError {
 #[non_exhaustive]
 pub enum LogError {
     /// The log's storage cannot be reached (a shared log's server is down or timed out).
+    /// For an append: nothing was stored.
     #[error("the event log is unavailable")]
     Unavailable(#[source] Box<dyn StdError + Send + Sync>),
+    /// An append was sent but its outcome could not be learnt in time: the events may or
+    /// may not be stored (and delivered). Retrying may publish them twice.
+    #[error("the event log did not confirm the append in time; it may or may not be stored")]
+    OutcomeUnknown(#[source] Box<dyn StdError + Send + Sync>),
     /// The log was closed.
     #[error("the event log is closed")]
     Closed,
@@ -114,8 +119,15 @@ pub enum PublishError {
 }
 
 impl PublishError {
-    /// Whether the publish may succeed if tried again later (the log was unavailable).
+    /// Whether trying again later is safe and may succeed: the log was unavailable and
+    /// stored nothing. Not after [`LogError::OutcomeUnknown`], where a retry may publish
+    /// twice.
     pub fn is_retryable(&self) -> bool {
         matches!(self, Self::Log(LogError::Unavailable(_)))
+    }
+
+    /// Whether the events may have been published although this error was returned.
+    pub fn is_outcome_unknown(&self) -> bool {
+        matches!(self, Self::Log(LogError::OutcomeUnknown(_)))
     }
 }

@@ -29,7 +29,10 @@ pub trait Log: Send + Sync + fmt::Debug + 'static {
     /// # Errors
     ///
     /// [`LogError::Unavailable`] when the storage cannot be reached; then nothing was
-    /// appended and nothing will be delivered.
+    /// appended and nothing will be delivered. [`LogError::OutcomeUnknown`] when the
+    /// append was sent but its fate could not be learnt in time; a shared log should fence
+    /// its appends so that this stays the exception (a publisher told "unavailable" must
+    /// never see the event delivered later).
     async fn append(&self, drafts: Vec<Draft>) -> Result<Vec<Arc<Event>>, LogError>;
 
     /// Reads retained events that `filter` admits, in log order, after `after` (from the

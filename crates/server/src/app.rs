@@ -15,11 +15,12 @@ use bytes::Bytes;
 use dashmap::DashMap;
 use futures_util::{Stream, StreamExt};
 use herald_bus::{Bus, UserId};
+use herald_redis::{RedisLog, RedisOptions};
 use herald_sse::{EventStream, StreamOptions};
 
 use crate::{
     auth::{Authenticator, JwtAuth},
-    config::{AuthMode, Config},
+    config::{AuthMode, Config, LogKind},
     error::ApiError,
     metrics::Metrics,
     rate::RateLimiter,
@@ -34,6 +35,8 @@ pub(crate) struct App {
 #[derive(Debug)]
 struct Inner {
     bus: Bus,
+    /// The shared log, when the bus runs on Redis: for its metrics.
+    redis: Option<RedisLog>,
     config: Config,
     auth: Authenticator,
     metrics: Metrics,
@@ -45,13 +48,14 @@ struct Inner {
 }
 
 impl App {
-    /// Builds the bus and the authenticator from `config`. Must run inside a Tokio
-    /// runtime.
+    /// Builds the bus (connecting to Redis for `log.kind = "redis"`) and the
+    /// authenticator from `config`. Must run inside a Tokio runtime.
     ///
     /// # Errors
     ///
-    /// When the jwt settings are unusable (missing or unreadable keys, unknown algorithms).
-    pub(crate) fn new(config: Config) -> anyhow::Result<Self> {
+    /// When the jwt settings are unusable (missing or unreadable keys, unknown
+    /// algorithms), or Redis cannot be reached.
+    pub(crate) async fn start(config: Config) -> anyhow::Result<Self> {
         let auth = match config.auth.mode {
             AuthMode::None => Authenticator::None,
             AuthMode::Jwt => Authenticator::Jwt {
@@ -59,14 +63,32 @@ impl App {
                 cookie: config.auth.cookie.clone(),
             },
         };
-        let bus = Bus::builder()
+        let max_age = Duration::from_secs(config.retention.max_age_secs);
+        let mut builder = Bus::builder()
             .retention(herald_bus::Retention {
                 max_events: config.retention.max_events,
-                max_age: Duration::from_secs(config.retention.max_age_secs),
+                max_age,
             })
             .max_event_bytes(config.limits.max_event_bytes)
-            .subscriber_buffer(config.sse.subscriber_buffer)
-            .build();
+            .subscriber_buffer(config.sse.subscriber_buffer);
+        let redis = match config.log.kind {
+            LogKind::Memory => None,
+            LogKind::Redis => {
+                let options = RedisOptions {
+                    url: config.log.url.clone(),
+                    key_prefix: config.log.key_prefix.clone(),
+                    max_len: config.log.max_len,
+                    max_age,
+                    call_timeout: Duration::from_millis(config.log.call_timeout_ms),
+                };
+                let log = RedisLog::connect(options).await.map_err(|e| {
+                    anyhow::anyhow!("cannot use the Redis log at {}: {e}", config.log.url)
+                })?;
+                builder = builder.log(log.clone());
+                Some(log)
+            }
+        };
+        let bus = builder.build();
         let stream_options = StreamOptions::default()
             .heartbeat(config.heartbeat())
             .retry(Duration::from_millis(config.sse.retry_ms));
@@ -77,6 +99,7 @@ impl App {
         Ok(Self {
             inner: Arc::new(Inner {
                 bus,
+                redis,
                 auth,
                 config,
                 metrics: Metrics::new(),
@@ -95,6 +118,11 @@ impl App {
 
     pub(crate) fn bus(&self) -> &Bus {
         &self.inner.bus
+    }
+
+    /// The shared log's numbers, when the bus runs on Redis.
+    pub(crate) fn redis_stats(&self) -> Option<herald_redis::Stats> {
+        self.inner.redis.as_ref().map(RedisLog::stats)
     }
 
     pub(crate) fn config(&self) -> &Config {

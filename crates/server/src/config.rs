@@ -192,6 +192,10 @@ pub(crate) struct Log {
     pub(crate) kind: LogKind,
     pub(crate) url: String,
     pub(crate) key_prefix: String,
+    /// Redis: entries kept in the shared stream, all topics together.
+    pub(crate) max_len: usize,
+    /// Redis: the longest any one call may take before it counts as failed.
+    pub(crate) call_timeout_ms: u64,
 }
 
 impl Default for Log {
@@ -200,6 +204,8 @@ impl Default for Log {
             kind: LogKind::Memory,
             url: "redis://127.0.0.1:6379".to_owned(),
             key_prefix: "herald".to_owned(),
+            max_len: 100_000,
+            call_timeout_ms: 2000,
         }
     }
 }
@@ -245,9 +251,10 @@ impl Config {
             self.limits.max_selectors > 0,
             "limits.max_selectors must be above 0"
         );
+        anyhow::ensure!(self.log.max_len > 0, "log.max_len must be above 0");
         anyhow::ensure!(
-            self.log.kind == LogKind::Memory,
-            "log.kind = \"redis\" is not available in this build yet; use \"memory\""
+            self.log.call_timeout_ms > 0,
+            "log.call_timeout_ms must be above 0"
         );
         anyhow::ensure!(
             self.limits.publish_rate_per_sec >= 0.0 && self.limits.publish_rate_per_sec.is_finite(),

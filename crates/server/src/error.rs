@@ -69,6 +69,11 @@ impl From<PublishError> for ApiError {
         match e {
             PublishError::TooLarge { .. } => Self::too_large("event_too_large", e.to_string()),
             PublishError::EmptyBatch => Self::bad_request("empty_batch", e.to_string()),
+            e if e.is_outcome_unknown() => Self::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "outcome_unknown",
+                e.to_string(),
+            ),
             e if e.is_retryable() => Self {
                 retry_after: Some(Duration::from_secs(1)),
                 ..Self::new(

@@ -3,7 +3,9 @@
 //! Counters the bus keeps (published, delivered, resets) are copied in at scrape time,
 //! so the hot paths pay for one relaxed atomic add, not a registry lookup.
 
-use prometheus::{Encoder, Histogram, HistogramOpts, IntCounter, IntGauge, Registry, TextEncoder};
+use prometheus::{
+    Counter, Encoder, Histogram, HistogramOpts, IntCounter, IntGauge, Registry, TextEncoder,
+};
 
 #[derive(Debug, Clone)]
 pub(crate) struct Metrics {
@@ -16,6 +18,21 @@ pub(crate) struct Metrics {
     resets: IntCounter,
     pub(crate) bytes_sent: IntCounter,
     pub(crate) publish_duration: Histogram,
+    log: LogMetrics,
+}
+
+/// The shared log's numbers (Redis); they stay 0 on the in-memory log.
+#[derive(Debug, Clone)]
+struct LogMetrics {
+    calls: IntCounter,
+    failures: IntCounter,
+    timeouts: IntCounter,
+    call_seconds: Counter,
+    tail_lag: IntGauge,
+    tail_failures: IntCounter,
+    appends_recovered: IntCounter,
+    appends_fenced: IntCounter,
+    appends_unknown: IntCounter,
 }
 
 impl Metrics {
@@ -63,6 +80,49 @@ impl Metrics {
         registry
             .register(Box::new(publish_duration.clone()))
             .expect("registered once");
+        let call_seconds = Counter::new(
+            "herald_log_call_seconds_total",
+            "Time spent in shared-log (Redis) calls.",
+        )
+        .expect("valid metric name");
+        registry
+            .register(Box::new(call_seconds.clone()))
+            .expect("registered once");
+        let log = LogMetrics {
+            calls: counter(
+                "herald_log_calls_total",
+                "Shared-log (Redis) calls; mean latency = call seconds / calls.",
+            ),
+            failures: counter(
+                "herald_log_call_failures_total",
+                "Shared-log calls that failed, timeouts included.",
+            ),
+            timeouts: counter(
+                "herald_log_call_timeouts_total",
+                "Shared-log calls that got no answer in time.",
+            ),
+            call_seconds,
+            tail_lag: gauge(
+                "herald_log_tail_lag",
+                "Events this node's tail is behind the newest it knows of.",
+            ),
+            tail_failures: counter(
+                "herald_log_tail_failures_total",
+                "Times the tail's Redis connection failed.",
+            ),
+            appends_recovered: counter(
+                "herald_log_appends_recovered_total",
+                "Appends whose reply was lost but were found stored (answered 200).",
+            ),
+            appends_fenced: counter(
+                "herald_log_appends_fenced_total",
+                "Appends whose reply was lost and that were cancelled before running (answered 503).",
+            ),
+            appends_unknown: counter(
+                "herald_log_appends_unknown_total",
+                "Appends whose outcome could not be settled (answered 504).",
+            ),
+        };
         Self {
             registry,
             connections,
@@ -73,17 +133,41 @@ impl Metrics {
             resets,
             bytes_sent,
             publish_duration,
+            log,
         }
     }
 
     /// Copies the bus's numbers in, then renders every metric.
-    pub(crate) fn render(&self, bus: herald_bus::Metrics, topics: usize) -> String {
+    pub(crate) fn render(
+        &self,
+        bus: herald_bus::Metrics,
+        topics: usize,
+        redis: Option<herald_redis::Stats>,
+    ) -> String {
         self.subscribers
             .set(i64::try_from(bus.subscribers).unwrap_or(i64::MAX));
         self.topics.set(i64::try_from(topics).unwrap_or(i64::MAX));
         catch_up(&self.published, bus.published);
         catch_up(&self.delivered, bus.delivered);
         catch_up(&self.resets, bus.resets);
+        if let Some(r) = redis {
+            catch_up(&self.log.calls, r.calls);
+            catch_up(&self.log.failures, r.failures);
+            catch_up(&self.log.timeouts, r.timeouts);
+            catch_up(&self.log.tail_failures, r.tail_failures);
+            catch_up(&self.log.appends_recovered, r.appends_recovered);
+            catch_up(&self.log.appends_fenced, r.appends_fenced);
+            catch_up(&self.log.appends_unknown, r.appends_unknown);
+            let seconds = r.call_time.as_secs_f64();
+            if seconds > self.log.call_seconds.get() {
+                self.log
+                    .call_seconds
+                    .inc_by(seconds - self.log.call_seconds.get());
+            }
+            self.log
+                .tail_lag
+                .set(i64::try_from(r.tail_lag).unwrap_or(i64::MAX));
+        }
         let mut out = Vec::new();
         TextEncoder::new()
             .encode(&self.registry.gather(), &mut out)
@@ -107,7 +191,7 @@ mod tests {
     #[tokio::test]
     async fn renders_every_contract_name() {
         let metrics = Metrics::new();
-        let text = metrics.render(herald_bus::Bus::new().metrics(), 3);
+        let text = metrics.render(herald_bus::Bus::new().metrics(), 3, None);
         for name in [
             "herald_connections",
             "herald_subscribers",
@@ -117,6 +201,8 @@ mod tests {
             "herald_resets_total",
             "herald_bytes_sent_total",
             "herald_publish_duration_seconds_bucket",
+            "herald_log_calls_total",
+            "herald_log_tail_lag",
         ] {
             assert!(text.contains(name), "{name} missing from\n{text}");
         }

@@ -25,11 +25,14 @@ pub(crate) fn routes(app: App) -> impl Filter<Extract = (Response,), Error = Rej
     let readyz = warp::path("readyz")
         .and(warp::path::end())
         .and(with_app.clone())
-        .map(|app: App| {
+        .then(|app: App| async move {
             if app.is_shutting_down() {
-                ApiError::shutting_down().into_response()
-            } else {
-                warp::reply::json(&json!({"status": "ready"})).into_response()
+                return ApiError::shutting_down().into_response();
+            }
+            // Ready means the log answers: a shared log that cannot be reached is not.
+            match app.bus().stats().await {
+                Ok(_) => warp::reply::json(&json!({"status": "ready"})).into_response(),
+                Err(e) => unavailable(e).into_response(),
             }
         });
     let admin = with_app
@@ -49,9 +52,9 @@ pub(crate) fn routes(app: App) -> impl Filter<Extract = (Response,), Error = Rej
                 .stats()
                 .await
                 .map_err(|e| warp::reject::custom(unavailable(e)))?;
-            let text = app
-                .metrics()
-                .render(app.bus().metrics(), stats.topics.len());
+            let text =
+                app.metrics()
+                    .render(app.bus().metrics(), stats.topics.len(), app.redis_stats());
             let content_type = "text/plain; version=0.0.4; charset=utf-8";
             Ok::<_, Rejection>(
                 warp::reply::with_header(text, "content-type", content_type).into_response(),

@@ -56,7 +56,7 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
         );
     }
     let grace = config.grace();
-    let app = App::new(config)?;
+    let app = App::start(config).await?;
     let (stop, stopped) = watch::channel(false);
     tokio::spawn(wait_for_signal(app.clone(), stop));
 

@@ -13,10 +13,12 @@
 //! - [`wire`]: the response-head and chunked-body decoding those clients share.
 //! - [`services`]: skip-or-fail for tests that need PostgreSQL or Redis.
 //! - [`proxy`]: a TCP proxy whose connections a test can cut, like a network drop.
+//! - [`redis`]: a private `redis-server` a test may kill, restart or cut off.
 
 pub mod conformance;
 pub mod http;
 pub mod proxy;
+pub mod redis;
 pub mod server;
 pub mod services;
 pub mod sse;

@@ -224,6 +224,15 @@ impl Server {
         assert!(status.success(), "kill -TERM {} failed: {status}", self.pid);
     }
 
+    /// Sends SIGKILL: the process dies at once, no shutdown, like a crashed node.
+    pub fn sigkill(&self) {
+        let status = std::process::Command::new("kill")
+            .args(["-KILL", &self.pid.to_string()])
+            .status()
+            .expect("run `kill -KILL`");
+        assert!(status.success(), "kill -KILL {} failed: {status}", self.pid);
+    }
+
     /// Waits up to `timeout` for the process to exit.
     pub async fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
         match tokio::time::timeout(timeout, self.child.wait()).await {

@@ -11,25 +11,19 @@ pub const WAIT: Duration = Duration::from_secs(5);
 
 /// The value of an unlabelled metric in `/metrics`.
 pub async fn metric(server: &Server, name: &str) -> f64 {
-    let res = server.get("/metrics").await;
-    res.assert_status(200);
-    let text = res.text().into_owned();
-    text.lines()
-        .find_map(|line| {
-            line.strip_prefix(name)?
-                .strip_prefix(' ')?
-                .trim()
-                .parse()
-                .ok()
-        })
-        .unwrap_or_else(|| panic!("metric {name} not found in\n{text}"))
+    read_metric(server.get("/metrics").await, name)
 }
 
 /// The value of an unlabelled metric, read with a bearer token (admin-only stats).
 pub async fn metric_as(server: &Server, token: &str, name: &str) -> f64 {
     let auth = format!("Bearer {token}");
-    let res =
-        herald_testkit::http::get(server.addr(), "/metrics", &[("Authorization", &auth)]).await;
+    read_metric(
+        herald_testkit::http::get(server.addr(), "/metrics", &[("Authorization", &auth)]).await,
+        name,
+    )
+}
+
+fn read_metric(res: herald_testkit::http::Response, name: &str) -> f64 {
     res.assert_status(200);
     let text = res.text().into_owned();
     text.lines()
