@@ -7,7 +7,7 @@ CARGO ?= cargo
 run:
 	$(CARGO) build --release -p herald-server --bin herald
 	@echo
-	@echo "Herald on http://127.0.0.1:8080 (Ctrl-C stops it)"
+	@echo "Herald on http://127.0.0.1:8080 (Ctrl-C stops it); web console at http://127.0.0.1:8080/"
 	@echo "  subscribe: curl -N 'http://127.0.0.1:8080/events?topic=demo.%3E'"
 	@echo "  publish:   curl -d '{\"topic\":\"demo.hello\",\"data\":\"hi\"}' http://127.0.0.1:8080/publish"
 	@echo "  browser:   open http://127.0.0.1:8080/healthz, then in the console:"

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 /// Top-level keys; only environment variables under these are read, so unrelated
 /// `HERALD_*` variables (such as `HERALD_REQUIRE_SERVICES` in CI) are not config typos.
-const SECTIONS: [&str; 8] = [
+const SECTIONS: [&str; 9] = [
     "listen",
     "auth",
     "sse",
@@ -21,6 +21,7 @@ const SECTIONS: [&str; 8] = [
     "shutdown",
     "log",
     "cors",
+    "console",
 ];
 
 /// Everything `herald serve` can be told. Unknown keys are errors, so a typo is caught.
@@ -35,6 +36,7 @@ pub(crate) struct Config {
     pub(crate) shutdown: Shutdown,
     pub(crate) log: Log,
     pub(crate) cors: Cors,
+    pub(crate) console: Console,
 }
 
 impl Default for Config {
@@ -48,6 +50,7 @@ impl Default for Config {
             shutdown: Shutdown::default(),
             log: Log::default(),
             cors: Cors::default(),
+            console: Console::default(),
         }
     }
 }
@@ -216,6 +219,19 @@ pub(crate) struct Cors {
     /// Origins allowed to call the API from a browser (`"*"` for any). Empty: same
     /// origin only.
     pub(crate) allowed_origins: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct Console {
+    /// Serve the web console at `/`.
+    pub(crate) enabled: bool,
+}
+
+impl Default for Console {
+    fn default() -> Self {
+        Self { enabled: true }
+    }
 }
 
 impl Config {

@@ -20,6 +20,7 @@ mod auth;
 mod cli;
 mod client;
 mod config;
+mod console;
 mod error;
 mod events;
 mod metrics;

@@ -18,6 +18,8 @@ pub(crate) fn routes(app: &App) -> BoxedFilter<(Response,)> {
         .unify()
         .or(ops::routes(app.clone()))
         .unify()
+        .or(crate::console::routes(app.clone()))
+        .unify()
         .recover(recover)
         .unify();
     let origins = &app.config().cors.allowed_origins;
