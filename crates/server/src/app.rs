@@ -174,6 +174,8 @@ impl App {
             let mut count = self.inner.per_user.entry(user.clone()).or_insert(0);
             if *count >= limits.max_connections_per_user {
                 drop(count);
+                // A limit of 0 refuses a user it has just put in the map: take them out.
+                self.inner.per_user.remove_if(user, |_, n| *n == 0);
                 total.fetch_sub(1, Ordering::SeqCst);
                 return Err(ApiError::too_many(
                     "too_many_user_connections",
