@@ -1,7 +1,7 @@
 # Herald: `make run` starts a server, `make test` runs every test.
 CARGO ?= cargo
 
-.PHONY: run test bench lint fmt doc ci
+.PHONY: run test bench bench-load bench-full lint fmt doc ci
 
 ## Start herald on 127.0.0.1:8080 with the embedded in-memory log.
 run:
@@ -20,9 +20,21 @@ test:
 	$(CARGO) build -p herald-server --bin herald
 	$(CARGO) test --workspace
 
-## Criterion benchmarks (see docs/benchmarks.md for the recorded figures).
+## Criterion benchmarks and a short load scenario (figures: docs/benchmarks.md).
 bench:
 	$(CARGO) bench -p herald-bus --bench fanout
+	$(CARGO) build --release -p herald-server -p herald-loadgen
+	bench/compare.sh a
+
+## One load scenario (a-f) against Herald and nchan: make bench-load SCENARIO=b SIZE=full
+bench-load:
+	$(CARGO) build --release -p herald-server -p herald-loadgen
+	SIZE=$(or $(SIZE),small) bench/compare.sh $(or $(SCENARIO),a)
+
+## Every load scenario at full size (long: tens of minutes).
+bench-full:
+	$(CARGO) build --release -p herald-server -p herald-loadgen
+	for s in a b c d e f; do SIZE=full bench/compare.sh $$s || exit 1; done
 
 ## Formatting and clippy, warnings denied.
 lint:
