@@ -1,34 +1,37 @@
-//! Headless Chromium driven over WebDriver (W3C) through Debian's `chromedriver`.
+//! Headless Chromium driven over WebDriver (W3C) through Debian's `chromedriver`, with
+//! [`fantoccini`] as the client.
 //!
-//! Only the handful of commands the browser tests use: navigate, run a script, find an
-//! element, click it, type into it, press keys, open a tab, resize, take a screenshot.
-//! They are plain JSON over HTTP to `chromedriver` on `127.0.0.1`, sent with the
-//! testkit's HTTP client, so the tests add no dependency.
+//! This file only starts chromedriver, opens a session with the right capabilities and
+//! cleans up; [`Browser`] adds panicking, test-shaped shorthands over fantoccini's
+//! [`Client`].
 //!
 //! Cleanup holds on every path, a panic or a timeout included: [`Browser`]'s `Drop`
-//! closes the session (chromedriver quits Chromium), then kills chromedriver's whole
-//! process group (it starts Chromium inside it), then removes the fresh user-data dir.
+//! kills chromedriver's whole process group (it starts Chromium inside it), then removes
+//! the fresh user-data dir. fantoccini's session task may still try to close the
+//! session as the client goes; with chromedriver gone that fails quietly.
 
 use std::{
-    io::{Read as _, Write as _},
-    net::{SocketAddr, TcpStream},
     path::{Path, PathBuf},
     process::Stdio,
     sync::atomic::{AtomicU32, Ordering},
     time::Duration,
 };
 
-use base64::{Engine as _, engine::general_purpose::STANDARD};
-use herald_testkit::{http, services::skip_or_fail};
+use fantoccini::{
+    Client, ClientBuilder, Locator,
+    actions::{InputSource as _, KeyAction, KeyActions},
+    elements::Element,
+    error::NewSessionError,
+    wd::{Capabilities, WindowHandle},
+};
+use herald_testkit::services::skip_or_fail;
+use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::{Value, json};
 use tokio::{
     io::{AsyncBufReadExt as _, BufReader},
     process::{Child, Command},
     time::Instant,
 };
-
-/// The key under which WebDriver returns an element reference.
-const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 /// How long chromedriver and a new session may take to come up.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
@@ -75,14 +78,13 @@ fn executables() -> Result<(PathBuf, PathBuf), String> {
     Ok((chromium, driver))
 }
 
-/// A headless Chromium with one WebDriver session; quit and cleaned up on drop.
+/// A headless Chromium with one WebDriver session; killed and cleaned up on drop.
 #[derive(Debug)]
 pub struct Browser {
+    client: Client,
     driver: Child,
     /// chromedriver's pid, which is also its process group's id.
     group: u32,
-    addr: SocketAddr,
-    session: String,
     profile: Profile,
 }
 
@@ -129,77 +131,51 @@ impl Browser {
         };
         // Keep draining its log so it never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+
         let mut args: Vec<String> = FLAGS.iter().map(|f| (*f).to_owned()).collect();
         args.push(format!("--user-data-dir={}", profile.path().display()));
-        let capabilities = json!({"capabilities": {"alwaysMatch": {
+        let Value::Object(capabilities) = json!({
             "browserName": "chrome",
             "pageLoadStrategy": "normal",
             "timeouts": {"script": 5000, "pageLoad": 10000, "implicit": 0},
             "goog:chromeOptions": {"binary": chromium, "args": args},
-        }}});
-        let mut browser = Self {
-            driver: child,
-            group,
-            addr,
-            session: String::new(),
-            profile,
+        }) else {
+            unreachable!("a JSON object")
         };
-        let reply = browser
-            .command("POST", "/session", Some(&capabilities))
-            .await;
-        browser.session = reply["sessionId"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no session id in {reply}"))
-            .to_owned();
-        Some(browser)
-    }
-
-    /// Sends one WebDriver command and returns its `value`.
-    async fn command(&self, method: &str, path: &str, body: Option<&Value>) -> Value {
-        let body = body.map(Value::to_string).unwrap_or_default();
-        let headers = [("Content-Type", "application/json; charset=utf-8")];
-        let deadline = Instant::now() + START_TIMEOUT;
-        let res = loop {
-            match http::request(self.addr, method, path, &headers, body.as_bytes()).await {
-                Ok(res) => break res,
-                // chromedriver may print its port just before it accepts connections.
-                Err(e)
-                    if e.kind() == std::io::ErrorKind::ConnectionRefused
-                        && Instant::now() < deadline =>
-                {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-                Err(e) => panic!("WebDriver {method} {path} failed: {e}"),
+        let client = match connect(&format!("http://127.0.0.1:{port}"), capabilities).await {
+            Ok(client) => client,
+            Err(e) => {
+                // Chromium may be up already; `profile` removes itself as this unwinds.
+                kill_group(group);
+                panic!("cannot open a WebDriver session on port {port}: {e}");
             }
         };
-        let json = res.json();
-        assert!(
-            res.status == 200,
-            "WebDriver {method} {path} answered {}: {} ({})",
-            res.status,
-            json["value"]["error"],
-            json["value"]["message"]
-        );
-        json["value"].clone()
-    }
-
-    fn at(&self, rest: &str) -> String {
-        format!("/session/{}{rest}", self.session)
+        Some(Self {
+            client,
+            driver: child,
+            group,
+            profile,
+        })
     }
 
     /// Loads `url` and waits for its `load` event.
     pub async fn goto(&self, url: &str) {
-        self.command("POST", &self.at("/url"), Some(&json!({"url": url})))
-            .await;
+        self.client
+            .goto(url)
+            .await
+            .unwrap_or_else(|e| panic!("WebDriver goto {url} failed: {e}"));
     }
 
-    /// Runs `script` as a function body in the page (`arguments[i]` are `args`) and
-    /// returns what it returns.
+    /// Runs `script` as a function body in the page (`arguments[i]` are the items of the
+    /// JSON array `args`) and returns what it returns.
     pub async fn eval(&self, script: &str, args: Value) -> Value {
-        let body = json!({"script": script, "args": args});
-        self.command("POST", &self.at("/execute/sync"), Some(&body))
+        let Value::Array(args) = args else {
+            panic!("script arguments are a JSON array, not {args}")
+        };
+        self.client
+            .execute(script, args)
             .await
+            .unwrap_or_else(|e| panic!("WebDriver script failed: {e}\n{script}"))
     }
 
     /// Runs `script` every 50 ms until it returns something other than `null` or
@@ -207,7 +183,7 @@ impl Browser {
     ///
     /// # Panics
     ///
-    /// After `timeout`, naming `what` and showing the last value.
+    /// After `timeout`, naming `what`.
     pub async fn wait_for(
         &self,
         what: &str,
@@ -231,98 +207,77 @@ impl Browser {
 
     /// The first element matching the CSS `selector`.
     pub async fn find(&self, selector: &str) -> Element {
-        let body = json!({"using": "css selector", "value": selector});
-        let value = self
-            .command("POST", &self.at("/element"), Some(&body))
-            .await;
-        Element(
-            value[ELEMENT_KEY]
-                .as_str()
-                .unwrap_or_else(|| panic!("no element for {selector}: {value}"))
-                .to_owned(),
-        )
+        self.client
+            .find(Locator::Css(selector))
+            .await
+            .unwrap_or_else(|e| panic!("no element for {selector}: {e}"))
     }
 
     /// Clicks `element`.
     pub async fn click(&self, element: &Element) {
-        let path = self.at(&format!("/element/{}/click", element.0));
-        self.command("POST", &path, Some(&json!({}))).await;
+        element.click().await.expect("WebDriver click");
     }
 
     /// Empties the input or textarea `element`.
     pub async fn clear(&self, element: &Element) {
-        let path = self.at(&format!("/element/{}/clear", element.0));
-        self.command("POST", &path, Some(&json!({}))).await;
+        element.clear().await.expect("WebDriver clear");
     }
 
     /// Focuses `element` and types `text` into it, key by key (`\u{E007}` is Enter).
     pub async fn type_into(&self, element: &Element, text: &str) {
-        let path = self.at(&format!("/element/{}/value", element.0));
-        self.command("POST", &path, Some(&json!({"text": text})))
-            .await;
+        element.send_keys(text).await.expect("WebDriver send keys");
     }
 
     /// Presses and releases each key of `keys` on whatever has the focus.
     pub async fn press(&self, keys: &str) {
-        let actions: Vec<Value> = keys
+        let actions = keys
             .chars()
-            .flat_map(|c| {
-                let key = c.to_string();
-                [
-                    json!({"type": "keyDown", "value": key}),
-                    json!({"type": "keyUp", "value": key}),
-                ]
-            })
-            .collect();
-        let body = json!({"actions": [{"type": "key", "id": "keyboard", "actions": actions}]});
-        self.command("POST", &self.at("/actions"), Some(&body))
-            .await;
+            .fold(KeyActions::new("keyboard".into()), |a, c| {
+                a.then(KeyAction::Down { value: c })
+                    .then(KeyAction::Up { value: c })
+            });
+        self.client
+            .perform_actions(actions)
+            .await
+            .unwrap_or_else(|e| panic!("WebDriver key actions {keys:?} failed: {e}"));
     }
 
     /// Opens a new tab and switches to it; returns the handle of the tab it left.
-    pub async fn new_tab(&self) -> String {
-        let previous = self.command("GET", &self.at("/window"), None).await;
+    pub async fn new_tab(&self) -> WindowHandle {
+        let previous = self.client.window().await.expect("WebDriver window handle");
         let tab = self
-            .command(
-                "POST",
-                &self.at("/window/new"),
-                Some(&json!({"type": "tab"})),
-            )
-            .await;
-        self.switch_to(tab["handle"].as_str().expect("a new tab has a handle"))
-            .await;
-        previous.as_str().expect("a window handle").to_owned()
+            .client
+            .new_window(true)
+            .await
+            .expect("WebDriver new tab");
+        self.switch_to(&tab.handle).await;
+        previous
     }
 
     /// Makes the tab `handle` the one commands go to.
-    pub async fn switch_to(&self, handle: &str) {
-        self.command(
-            "POST",
-            &self.at("/window"),
-            Some(&json!({"handle": handle})),
-        )
-        .await;
+    pub async fn switch_to(&self, handle: &WindowHandle) {
+        self.client
+            .switch_to_window(handle.clone())
+            .await
+            .expect("WebDriver switch to window");
     }
 
     /// Resizes the window (the viewport is a little smaller).
     pub async fn resize(&self, width: u32, height: u32) {
-        let body = json!({"width": width, "height": height});
-        self.command("POST", &self.at("/window/rect"), Some(&body))
-            .await;
+        self.client
+            .set_window_size(width, height)
+            .await
+            .expect("WebDriver resize");
     }
 
-    /// A PNG of the viewport.
-    pub async fn screenshot(&self) -> Vec<u8> {
-        let value = self.command("GET", &self.at("/screenshot"), None).await;
-        STANDARD
-            .decode(value.as_str().expect("a screenshot is base64 text"))
-            .expect("a screenshot is valid base64")
-    }
-
-    /// Saves a screenshot as a test artifact under the target dir's `browser/`, and
-    /// returns its path.
+    /// Saves a PNG of the viewport as a test artifact under the target dir's `browser/`,
+    /// and returns its path.
     pub async fn save_screenshot(&self, name: &str) -> PathBuf {
-        let png = self.screenshot().await;
+        let png = self
+            .client
+            .screenshot()
+            .await
+            .expect("WebDriver screenshot");
         assert!(png.starts_with(b"\x89PNG"), "a screenshot is a PNG");
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser");
         std::fs::create_dir_all(&dir).expect("create the screenshot dir");
@@ -336,9 +291,6 @@ impl Browser {
 impl Drop for Browser {
     fn drop(&mut self) {
         // Synchronous on purpose: Drop also runs while a panic or a timeout unwinds.
-        if !self.session.is_empty() {
-            let _ = delete_session(self.addr, &self.session);
-        }
         kill_group(self.group);
         let _ = self.driver.start_kill();
         // Reap chromedriver now: the runtime that would do it later may be gone.
@@ -352,31 +304,21 @@ impl Drop for Browser {
     }
 }
 
-/// `DELETE /session/ID` over a blocking socket: chromedriver quits Chromium.
-fn delete_session(addr: SocketAddr, session: &str) -> std::io::Result<()> {
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-    write!(
-        stream,
-        "DELETE /session/{session} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )?;
-    // Read the reply, not to the end: chromedriver may keep the connection open.
-    let mut reply = Vec::new();
-    let mut buf = [0; 1024];
+/// Opens a WebDriver session at `url` over plain HTTP (chromedriver is on 127.0.0.1, so
+/// no TLS), retrying while chromedriver does not answer yet: it may print its port just
+/// before it accepts connections.
+async fn connect(url: &str, capabilities: Capabilities) -> Result<Client, NewSessionError> {
+    let mut builder = ClientBuilder::new(HttpConnector::new());
+    builder.capabilities(capabilities);
+    let deadline = Instant::now() + START_TIMEOUT;
     loop {
-        let n = stream.read(&mut buf)?;
-        reply.extend_from_slice(&buf[..n]);
-        let text = String::from_utf8_lossy(&reply);
-        let complete = text.split_once("\r\n\r\n").is_some_and(|(head, body)| {
-            let length = head.lines().find_map(|line| {
-                let (name, value) = line.split_once(':')?;
-                name.eq_ignore_ascii_case("content-length")
-                    .then(|| value.trim().parse::<usize>().ok())?
-            });
-            length.is_none_or(|length| body.len() >= length)
-        });
-        if n == 0 || complete {
-            return Ok(());
+        match builder.connect(url).await {
+            Err(NewSessionError::Failed(_) | NewSessionError::FailedC(_))
+                if Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            result => return result,
         }
     }
 }
@@ -388,10 +330,6 @@ fn kill_group(group: u32) {
         .stderr(Stdio::null())
         .status();
 }
-
-/// A reference to an element in the current page.
-#[derive(Debug, Clone)]
-pub struct Element(String);
 
 /// A fresh Chromium user-data dir under the system temp dir, removed on drop.
 #[derive(Debug)]
