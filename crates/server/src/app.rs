@@ -1,5 +1,5 @@
-//! The server's shared state: the bus, the configuration, metrics, open connections,
-//! and whether it is shutting down.
+//! The server's shared state: the bus, the configuration, metrics, the PostgreSQL
+//! sources, open connections, and whether it is shutting down.
 
 use std::{
     pin::Pin,
@@ -24,6 +24,7 @@ use crate::{
     error::ApiError,
     metrics::Metrics,
     rate::RateLimiter,
+    sources::Sources,
 };
 
 /// A cheap handle to the server's state.
@@ -40,6 +41,8 @@ struct Inner {
     config: Config,
     auth: Authenticator,
     metrics: Metrics,
+    /// Ingresses publishing into `bus` by themselves.
+    sources: Sources,
     stream_options: StreamOptions,
     publish_rate: RateLimiter,
     connections: AtomicUsize,
@@ -49,12 +52,13 @@ struct Inner {
 
 impl App {
     /// Builds the bus (connecting to Redis for `log.kind = "redis"`) and the
-    /// authenticator from `config`. Must run inside a Tokio runtime.
+    /// authenticator from `config`, and starts the PostgreSQL sources on the bus (they
+    /// connect in the background). Must run inside a Tokio runtime.
     ///
     /// # Errors
     ///
     /// When the jwt settings are unusable (missing or unreadable keys, unknown
-    /// algorithms), or Redis cannot be reached.
+    /// algorithms), a source's settings are invalid, or Redis cannot be reached.
     pub(crate) async fn start(config: Config) -> anyhow::Result<Self> {
         let auth = match config.auth.mode {
             AuthMode::None => Authenticator::None,
@@ -89,6 +93,9 @@ impl App {
             }
         };
         let bus = builder.build();
+        let sources = Sources::start(config.sources.build()?, &bus);
+        let metrics = Metrics::new();
+        metrics.register_sources(sources.monitors());
         let stream_options = StreamOptions::default()
             .heartbeat(config.heartbeat())
             .retry(Duration::from_millis(config.sse.retry_ms));
@@ -102,7 +109,8 @@ impl App {
                 redis,
                 auth,
                 config,
-                metrics: Metrics::new(),
+                metrics,
+                sources,
                 stream_options,
                 publish_rate,
                 connections: AtomicUsize::new(0),
@@ -135,6 +143,10 @@ impl App {
 
     pub(crate) fn metrics(&self) -> &Metrics {
         &self.inner.metrics
+    }
+
+    pub(crate) fn sources(&self) -> &Sources {
+        &self.inner.sources
     }
 
     pub(crate) fn stream_options(&self) -> &StreamOptions {

@@ -1,4 +1,4 @@
-//! Command-line interface: `herald serve | publish | subscribe`.
+//! Command-line interface: `herald serve | publish | subscribe | token | pg`.
 
 use std::{net::SocketAddr, path::PathBuf};
 
@@ -22,6 +22,88 @@ pub(crate) enum Command {
     Subscribe(SubscribeArgs),
     /// Mint a development token (HS256) from the configured secret.
     Token(TokenArgs),
+    /// Install or remove what makes a PostgreSQL table's changes reach a source.
+    Pg(PgArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PgArgs {
+    #[command(subcommand)]
+    pub(crate) command: PgCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum PgCommand {
+    /// Install, idempotently, the trigger function and trigger and, in outbox mode, the
+    /// outbox table.
+    Install(PgTarget),
+    /// Remove what `install` created; an outbox keeps its rows unless `--purge`.
+    Uninstall(PgUninstallArgs),
+}
+
+/// How a table's changes reach Herald.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum PgMode {
+    /// A trigger sends each change with `NOTIFY`.
+    Notify,
+    /// A trigger writes each change to an outbox table, in the same transaction.
+    Outbox,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PgTarget {
+    /// Database URL, `postgres://user[:password]@host:port/database`; not needed with
+    /// `--print`.
+    #[arg(
+        long,
+        env = "HERALD_PG_URL",
+        hide_env_values = true,
+        required_unless_present = "print"
+    )]
+    pub(crate) url: Option<String>,
+    /// The table whose changes to send (`table` or `schema.table`); in outbox mode
+    /// without it, only the outbox is installed, for an application that writes it.
+    #[arg(long, value_parser = parse_table)]
+    pub(crate) table: Option<herald_postgres::TableName>,
+    #[arg(long, value_enum, default_value = "notify")]
+    pub(crate) mode: PgMode,
+    /// The channel: notified in notify mode (default `herald`), the outbox's wake-up
+    /// channel in outbox mode (default the outbox table's name).
+    #[arg(long, value_parser = parse_ident)]
+    pub(crate) channel: Option<herald_postgres::Ident>,
+    /// Outbox mode: the outbox table (default `public.herald_outbox`).
+    #[arg(long, value_parser = parse_outbox)]
+    pub(crate) outbox: Option<herald_postgres::Outbox>,
+    /// Key columns, comma-separated (default `id`): the change's `key`. Add the user
+    /// column to keep user-scoped events working for rows too large for `NOTIFY`.
+    #[arg(long, value_delimiter = ',', value_parser = parse_ident)]
+    pub(crate) key: Vec<herald_postgres::Ident>,
+    /// Print the SQL instead of running it (for review or a migration file).
+    #[arg(long)]
+    pub(crate) print: bool,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct PgUninstallArgs {
+    #[command(flatten)]
+    pub(crate) target: PgTarget,
+    /// Outbox mode: also drop the outbox and its positions, with rows not yet published.
+    #[arg(long)]
+    pub(crate) purge: bool,
+}
+
+fn parse_table(text: &str) -> Result<herald_postgres::TableName, String> {
+    herald_postgres::TableName::parse(text).map_err(|e| e.to_string())
+}
+
+fn parse_ident(text: &str) -> Result<herald_postgres::Ident, String> {
+    herald_postgres::Ident::new(text).map_err(|e| e.to_string())
+}
+
+fn parse_outbox(text: &str) -> Result<herald_postgres::Outbox, String> {
+    herald_postgres::TableName::parse(text)
+        .and_then(herald_postgres::Outbox::new)
+        .map_err(|e| e.to_string())
 }
 
 #[derive(Debug, Args)]

@@ -1,5 +1,11 @@
 //! The server's configuration: defaults, then a TOML file, then `HERALD_*` environment
 //! variables (`HERALD_SSE__HEARTBEAT_MS=5000`), then command-line flags.
+//!
+//! `sources` (the PostgreSQL sources) has its own module, `config/sources.rs`.
+
+mod sources;
+
+pub(crate) use sources::Sources;
 
 use std::{net::SocketAddr, path::Path, time::Duration};
 
@@ -12,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 /// Top-level keys; only environment variables under these are read, so unrelated
 /// `HERALD_*` variables (such as `HERALD_REQUIRE_SERVICES` in CI) are not config typos.
-const SECTIONS: [&str; 9] = [
+const SECTIONS: [&str; 10] = [
     "listen",
     "auth",
     "sse",
@@ -22,6 +28,7 @@ const SECTIONS: [&str; 9] = [
     "log",
     "cors",
     "console",
+    "sources",
 ];
 
 /// Everything `herald serve` can be told. Unknown keys are errors, so a typo is caught.
@@ -37,6 +44,7 @@ pub(crate) struct Config {
     pub(crate) log: Log,
     pub(crate) cors: Cors,
     pub(crate) console: Console,
+    pub(crate) sources: Sources,
 }
 
 impl Default for Config {
@@ -51,6 +59,7 @@ impl Default for Config {
             log: Log::default(),
             cors: Cors::default(),
             console: Console::default(),
+            sources: Sources::default(),
         }
     }
 }
@@ -280,6 +289,7 @@ impl Config {
             self.limits.publish_burst > 0,
             "limits.publish_burst must be above 0"
         );
+        self.sources.build()?;
         Ok(())
     }
 

@@ -14,6 +14,9 @@
 //! - `metrics`: Prometheus metrics.
 //! - `query`: query-string decoding.
 //! - `client`: `herald publish` and `herald subscribe`.
+//! - `sources`: the running PostgreSQL sources (ingress into the bus); their settings
+//!   are in `config/sources.rs`, their metrics in `metrics/sources.rs`.
+//! - `pg`: `herald pg install` and `herald pg uninstall`.
 
 mod app;
 mod auth;
@@ -25,10 +28,12 @@ mod error;
 mod events;
 mod metrics;
 mod ops;
+mod pg;
 mod publish;
 mod query;
 mod rate;
 mod serve;
+mod sources;
 
 use std::{io::IsTerminal as _, process::ExitCode};
 
@@ -42,7 +47,9 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+            // PostgreSQL notices ("… does not exist, skipping") are not news.
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new("info,tokio_postgres=warn")),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
@@ -57,6 +64,7 @@ async fn main() -> ExitCode {
         },
         Command::Publish(args) => client::publish(args).await,
         Command::Subscribe(args) => client::subscribe(args).await,
+        Command::Pg(args) => pg::run(args.command).await,
         Command::Token(args) => match token(args) {
             Ok(token) => {
                 println!("{token}");

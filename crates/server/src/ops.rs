@@ -1,7 +1,9 @@
-//! Operational endpoints: `/healthz` (alive), `/readyz` (ready to serve), `/metrics`
-//! (Prometheus text) and `/stats` (per-topic subscribers and retained events, JSON).
+//! Operational endpoints: `/healthz` (alive), `/readyz` (ready to serve: the log answers
+//! and every source is connected), `/metrics` (Prometheus text) and `/stats` (per-topic
+//! subscribers and retained events, and each source's counters, JSON).
 //! With `auth.stats = "admin"`, the last two need a token with `herald.admin: true`.
 
+use herald_postgres::SourceStatus;
 use serde_json::json;
 use warp::{
     Filter, Rejection, Reply,
@@ -15,6 +17,7 @@ use crate::{
     config::StatsAccess,
     error::ApiError,
     query::{Query, query},
+    sources,
 };
 
 pub(crate) fn routes(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
@@ -29,11 +32,12 @@ pub(crate) fn routes(app: App) -> impl Filter<Extract = (Response,), Error = Rej
             if app.is_shutting_down() {
                 return ApiError::shutting_down().into_response();
             }
-            // Ready means the log answers: a shared log that cannot be reached is not.
-            match app.bus().stats().await {
-                Ok(_) => warp::reply::json(&json!({"status": "ready"})).into_response(),
-                Err(e) => unavailable(e).into_response(),
+            // Ready means the log answers (a shared log that cannot be reached is not) and
+            // every source is connected.
+            if let Err(e) = app.bus().stats().await {
+                return unavailable(e).into_response();
             }
+            readiness(&app.sources().statuses())
         });
     let admin = with_app
         .and(warp::header::headers_cloned())
@@ -70,7 +74,8 @@ pub(crate) fn routes(app: App) -> impl Filter<Extract = (Response,), Error = Rej
                 .iter()
                 .map(|t| json!({"topic": t.topic, "subscribers": t.subscribers, "retained": t.retained}))
                 .collect();
-            let body = json!({"subscribers": stats.subscribers, "topics": topics});
+            let sources: Vec<_> = app.sources().statuses().iter().map(sources::stats).collect();
+            let body = json!({"subscribers": stats.subscribers, "topics": topics, "sources": sources});
             Ok::<_, Rejection>(warp::reply::json(&body).into_response())
         });
     // Each path checks its method after matching, so an unknown path is a 404, not a 405.
@@ -82,6 +87,24 @@ pub(crate) fn routes(app: App) -> impl Filter<Extract = (Response,), Error = Rej
         .unify()
         .or(get(stats.boxed()))
         .unify()
+}
+
+/// `/readyz` once the log answered: 200 with every source, or 503 naming the first
+/// source that is not connected, still listing them all.
+fn readiness(statuses: &[SourceStatus]) -> Response {
+    let sources: Vec<_> = statuses.iter().map(sources::readiness).collect();
+    match sources::not_ready(statuses) {
+        None => warp::reply::json(&json!({"status": "ready", "sources": sources})).into_response(),
+        Some(message) => {
+            let body = json!({
+                "status": "not_ready",
+                "error": {"code": "source_not_connected", "message": message},
+                "sources": sources,
+            });
+            warp::reply::with_status(warp::reply::json(&body), StatusCode::SERVICE_UNAVAILABLE)
+                .into_response()
+        }
+    }
 }
 
 /// Lets the caller through to `/metrics` and `/stats` under the configured access.

@@ -1,7 +1,9 @@
 //! `herald serve`: the HTTP server, its routes, and graceful shutdown.
 
+use std::time::Duration;
+
 use anyhow::Context as _;
-use tokio::{net::TcpListener, sync::watch};
+use tokio::{net::TcpListener, sync::watch, time::Instant};
 use warp::{Filter, Reply, filters::BoxedFilter, reply::Response};
 
 use crate::{
@@ -44,8 +46,8 @@ pub(crate) fn routes(app: &App) -> BoxedFilter<(Response,)> {
         .boxed()
 }
 
-/// Serves until SIGTERM or SIGINT, then ends every stream and exits within the grace
-/// period.
+/// Serves until SIGTERM or SIGINT, then stops the sources, ends every stream and exits
+/// within the grace period.
 pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = TcpListener::bind(config.listen)
         .await
@@ -59,8 +61,9 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     }
     let grace = config.grace();
     let app = App::start(config).await?;
-    let (stop, stopped) = watch::channel(false);
-    tokio::spawn(wait_for_signal(app.clone(), stop));
+    // Set, to the exit deadline, once the streams are to end.
+    let (stop, stopped) = watch::channel(None);
+    tokio::spawn(wait_for_signal(app.clone(), grace, stop));
 
     // The one line on stdout: tools and tests read the address from it.
     println!("herald listening on http://{addr}");
@@ -70,33 +73,49 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     let server = warp::serve(routes(&app))
         .incoming(listener)
         .graceful(async move {
-            let _ = graceful.wait_for(|stop| *stop).await;
+            let _ = graceful.wait_for(Option::is_some).await;
         })
         .run();
     let mut deadline = stopped;
     tokio::select! {
         () = server => tracing::info!("all connections closed"),
         () = async {
-            let _ = deadline.wait_for(|stop| *stop).await;
-            tokio::time::sleep(grace).await;
+            if let Some(deadline) = deadline.wait_for(Option::is_some).await.ok().and_then(|d| *d) {
+                tokio::time::sleep_until(deadline).await;
+            }
         } => tracing::warn!(?grace, "grace period over; dropping the remaining connections"),
     }
     Ok(())
 }
 
-async fn wait_for_signal(app: App, stop: watch::Sender<bool>) {
+/// On SIGTERM or SIGINT: stops the sources, then ends every stream, all within `grace`.
+async fn wait_for_signal(app: App, grace: Duration, stop: watch::Sender<Option<Instant>>) {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut term), Ok(mut int)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
     ) else {
         tracing::error!("cannot listen for signals; stop the server with SIGKILL");
-        return;
+        // Keep `stop` alive: dropping it would read as "stop now".
+        return std::future::pending().await;
     };
     tokio::select! {
         _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
         _ = int.recv() => tracing::info!("SIGINT: shutting down"),
     }
+    let deadline = Instant::now() + grace;
+    // Sources first, while the streams are still open: what they publish meanwhile still
+    // reaches subscribers, and an outbox source records its position, so the next start
+    // resumes without duplicates. Past the deadline they are dropped, which aborts them.
+    if tokio::time::timeout_at(deadline, app.sources().stop())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            ?grace,
+            "postgres sources did not stop within the grace period"
+        );
+    }
     app.begin_shutdown();
-    let _ = stop.send(true);
+    let _ = stop.send(Some(deadline));
 }

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use herald_testkit::server::Server;
 
+pub mod pg;
+
 /// How long any single expected thing may take.
 pub const WAIT: Duration = Duration::from_secs(5);
 
