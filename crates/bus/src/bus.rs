@@ -152,16 +152,32 @@ impl Builder {
     }
 }
 
+/// Most tailed events the dispatcher hands to the registry at once.
+const DISPATCH_BATCH: usize = 256;
+
 /// Fans every tailed event out to the registry, in log order, until the log ends.
-async fn dispatch(registry: Arc<Registry>, mut items: BoxStream<'static, TailItem>) {
-    while let Some(item) = items.next().await {
-        match item {
-            TailItem::Event(event) => registry.dispatch(&event),
-            TailItem::Lagged => {
-                tracing::warn!("dispatcher fell behind the log; subscribers catch up from history");
-                registry.lag_all();
+///
+/// Events that are ready together are dispatched together (up to [`DISPATCH_BATCH`]),
+/// so a burst costs each subscriber one mailbox lock per run of same-topic events.
+async fn dispatch(registry: Arc<Registry>, items: BoxStream<'static, TailItem>) {
+    let mut items = items.ready_chunks(DISPATCH_BATCH);
+    let mut events = Vec::with_capacity(DISPATCH_BATCH);
+    while let Some(chunk) = items.next().await {
+        for item in chunk {
+            match item {
+                TailItem::Event(event) => events.push(event),
+                TailItem::Lagged => {
+                    registry.dispatch(&events);
+                    events.clear();
+                    tracing::warn!(
+                        "dispatcher fell behind the log; subscribers catch up from history"
+                    );
+                    registry.lag_all();
+                }
             }
         }
+        registry.dispatch(&events);
+        events.clear();
     }
     registry.close();
 }

@@ -1,7 +1,7 @@
 //! A subscriber's bounded live buffer, and its overflow policy.
 //!
-//! The dispatcher offers each event without waiting. When the buffer is full the mailbox
-//! drops the event and every later one and records that it *lagged*; its subscriber
+//! The dispatcher offers events without waiting. When the buffer is full the mailbox
+//! drops the events that do not fit and every later one and records that it *lagged*; its subscriber
 //! drains what is buffered (all older than the loss), then re-reads the log from its last
 //! position. So a slow subscriber costs the publisher nothing and loses nothing that is
 //! still retained.
@@ -58,21 +58,27 @@ impl Mailbox {
             .expect("no code panics while holding a mailbox lock")
     }
 
-    /// Offers `event` without waiting: buffered, or dropped and recorded as lag.
-    pub(crate) fn offer(&self, event: &Arc<Event>) {
+    /// Offers `run`, consecutive events for the same audience and topic, without
+    /// waiting: buffered while there is room, the rest dropped and recorded as lag.
+    ///
+    /// A subscriber whose selectors overlap is offered the same run once per matching
+    /// selector; it keeps the first offer only.
+    pub(crate) fn offer(&self, run: &[Arc<Event>]) {
+        let Some(newest) = run.last() else {
+            return;
+        };
         let mut state = self.lock();
-        if state.lagged || state.closed || state.last == Some(event.id()) {
+        if state.lagged || state.closed || state.last == Some(newest.id()) {
             return;
         }
-        state.last = Some(event.id());
-        if state.queue.len() >= self.capacity {
-            state.lagged = true;
-            return;
-        }
+        state.last = Some(newest.id());
+        let room = self.capacity.saturating_sub(state.queue.len());
         let was_empty = state.queue.is_empty();
-        state.queue.push_back(Arc::clone(event));
+        state.queue.extend(run.iter().take(room).cloned());
+        state.lagged = run.len() > room;
         drop(state);
-        // Only the first event wakes the reader; it drains the whole queue at once.
+        // Only the first events wake the reader; it drains the whole queue at once. A
+        // full queue has woken it already.
         if was_empty {
             self.reader.wake();
         }
@@ -146,33 +152,44 @@ mod tests {
     async fn overflow_keeps_the_prefix_and_reports_lag() {
         let mailbox = Mailbox::new(2);
         for offset in 1..=4 {
-            mailbox.offer(&event(offset));
+            mailbox.offer(&[event(offset)]);
         }
         let mut out = VecDeque::new();
         assert_eq!(mailbox.take(&mut out).await, Take::Batch { lagged: true });
         assert_eq!(offsets(&out), [1, 2]);
 
         out.clear();
-        mailbox.offer(&event(5));
+        mailbox.offer(&[event(5)]);
         assert_eq!(mailbox.take(&mut out).await, Take::Batch { lagged: false });
         assert_eq!(offsets(&out), [5]);
     }
 
     #[tokio::test]
-    async fn the_same_event_is_buffered_once() {
+    async fn a_run_that_does_not_fit_keeps_its_prefix() {
+        let mailbox = Mailbox::new(3);
+        mailbox.offer(&[event(1)]);
+        mailbox.offer(&[event(2), event(3), event(4)]);
+        mailbox.offer(&[event(5)]);
+        let mut out = VecDeque::new();
+        assert_eq!(mailbox.take(&mut out).await, Take::Batch { lagged: true });
+        assert_eq!(offsets(&out), [1, 2, 3]);
+    }
+
+    #[tokio::test]
+    async fn the_same_run_is_buffered_once() {
         let mailbox = Mailbox::new(8);
-        let e = event(1);
-        mailbox.offer(&e);
-        mailbox.offer(&e);
+        let run = [event(1), event(2)];
+        mailbox.offer(&run);
+        mailbox.offer(&run);
         let mut out = VecDeque::new();
         mailbox.take(&mut out).await;
-        assert_eq!(offsets(&out), [1]);
+        assert_eq!(offsets(&out), [1, 2]);
     }
 
     #[tokio::test]
     async fn close_ends_after_the_buffer() {
         let mailbox = Arc::new(Mailbox::new(8));
-        mailbox.offer(&event(1));
+        mailbox.offer(&[event(1)]);
         mailbox.close();
         let mut out = VecDeque::new();
         assert_eq!(mailbox.take(&mut out).await, Take::Batch { lagged: false });
@@ -191,7 +208,7 @@ mod tests {
             })
         };
         tokio::task::yield_now().await;
-        mailbox.offer(&event(7));
+        mailbox.offer(&[event(7)]);
         assert_eq!(reader.await.unwrap(), [7]);
     }
 }

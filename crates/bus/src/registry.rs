@@ -125,34 +125,45 @@ impl Registry {
         remove_from(&mut index.by_connection, &member.filter.connection(), is_it);
     }
 
-    /// Offers `event` to every subscriber that may receive it. Never waits.
-    pub(crate) fn dispatch(&self, event: &Arc<Event>) {
-        let index = self.read();
-        let offer = |m: &Arc<Member>| m.mailbox.offer(event);
-        let offer_if_matching = |m: &Arc<Member>| {
-            if m.filter.matches(event.topic()) {
-                m.mailbox.offer(event);
-            }
+    /// Offers `events`, in log order, to every subscriber that may receive them. Never
+    /// waits.
+    ///
+    /// Consecutive events for the same topic and audience form a run: the index is
+    /// searched once per run and each matching mailbox is locked once per run, not once
+    /// per event.
+    pub(crate) fn dispatch(&self, events: &[Arc<Event>]) {
+        let Some(newest) = events.last() else {
+            return;
         };
-        match event.audience() {
-            Audience::Everyone => index.everyone.for_each_match(event.topic(), &mut { offer }),
-            Audience::User(user) => index
-                .by_user
-                .get(user)
-                .into_iter()
-                .flatten()
-                .for_each(offer_if_matching),
-            Audience::Connection(c) => index
-                .by_connection
-                .get(c)
-                .into_iter()
-                .flatten()
-                .for_each(offer_if_matching),
+        let index = self.read();
+        for run in events.chunk_by(|a, b| a.topic() == b.topic() && a.audience() == b.audience()) {
+            let topic = run[0].topic();
+            let offer = |m: &Arc<Member>| m.mailbox.offer(run);
+            let offer_if_matching = |m: &Arc<Member>| {
+                if m.filter.matches(topic) {
+                    m.mailbox.offer(run);
+                }
+            };
+            match run[0].audience() {
+                Audience::Everyone => index.everyone.for_each_match(topic, &mut { offer }),
+                Audience::User(user) => index
+                    .by_user
+                    .get(user)
+                    .into_iter()
+                    .flatten()
+                    .for_each(offer_if_matching),
+                Audience::Connection(c) => index
+                    .by_connection
+                    .get(c)
+                    .into_iter()
+                    .flatten()
+                    .for_each(offer_if_matching),
+            }
         }
         self.dispatched_epoch
-            .store(event.id().epoch(), Ordering::Release);
+            .store(newest.id().epoch(), Ordering::Release);
         self.dispatched_offset
-            .store(event.id().offset(), Ordering::Release);
+            .store(newest.id().offset(), Ordering::Release);
     }
 
     /// Tells every subscriber that events were lost before reaching it.
