@@ -26,7 +26,7 @@ pub(crate) fn route(app: App) -> impl Filter<Extract = (Response,), Error = Reje
         .and(warp::any().map(move || app.clone()))
         .and(warp::header::headers_cloned())
         .and(query())
-        .and(warp::addr::remote())
+        .and(crate::serve::client_addr())
         .and(warp::body::stream())
         .and_then(|app: App, headers: HeaderMap, query: Query, remote: Option<SocketAddr>, body| async move {
             let request = Request { headers: &headers, query: &query, remote };

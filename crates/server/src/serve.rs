@@ -1,10 +1,28 @@
 //! `herald serve`: the HTTP server, its routes, and graceful shutdown.
+//!
+//! `accept` takes connections and gives each to hyper, or, when it opens with
+//! `GET /events`, to `streaming`, which holds an idle event stream in a few kilobytes
+//! instead of hyper's buffers. Both serve the same [`routes`]. `rewind` puts bytes read
+//! while choosing back in front of a connection handed to hyper.
 
-use std::time::Duration;
+mod accept;
+mod rewind;
+mod streaming;
+
+use std::{net::SocketAddr, time::Duration};
 
 use anyhow::Context as _;
-use tokio::{net::TcpListener, sync::watch, time::Instant};
+use tokio::{
+    net::{TcpListener, TcpSocket},
+    sync::watch,
+    time::Instant,
+};
 use warp::{Filter, Reply, filters::BoxedFilter, reply::Response};
+
+use self::accept::Connections;
+
+/// Turns to the exit deadline when the server stops.
+type Stop = watch::Receiver<Option<Instant>>;
 
 use crate::{
     app::App,
@@ -46,12 +64,21 @@ pub(crate) fn routes(app: &App) -> BoxedFilter<(Response,)> {
         .boxed()
 }
 
+/// The client's address, set on every request by the accept loop.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ClientAddr(pub(crate) SocketAddr);
+
+/// The client's address, when the request came through the accept loop.
+pub(crate) fn client_addr()
+-> impl Filter<Extract = (Option<SocketAddr>,), Error = std::convert::Infallible> + Clone {
+    warp::ext::optional::<ClientAddr>().map(|addr: Option<ClientAddr>| addr.map(|a| a.0))
+}
+
 /// Serves until SIGTERM or SIGINT, then stops the sources, ends every stream and exits
 /// within the grace period.
 pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let listener =
+        listen(config.listen).with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr().context("no local address")?;
     if config.auth.mode == AuthMode::None {
         tracing::warn!(
@@ -69,23 +96,43 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     println!("herald listening on http://{addr}");
     tracing::info!(%addr, "listening");
 
-    let mut graceful = stopped.clone();
-    let server = warp::serve(routes(&app))
-        .incoming(listener)
-        .graceful(async move {
-            let _ = graceful.wait_for(Option::is_some).await;
-        })
-        .run();
-    let mut deadline = stopped;
+    let connections = Connections::new(routes(&app), stopped.clone());
+    let deadline = connections
+        .accept(listener, stopping(&mut stopped.clone()))
+        .await;
     tokio::select! {
-        () = server => tracing::info!("all connections closed"),
-        () = async {
-            if let Some(deadline) = deadline.wait_for(Option::is_some).await.ok().and_then(|d| *d) {
-                tokio::time::sleep_until(deadline).await;
-            }
-        } => tracing::warn!(?grace, "grace period over; dropping the remaining connections"),
+        () = connections.drain() => tracing::info!("all connections closed"),
+        () = tokio::time::sleep_until(deadline) => {
+            tracing::warn!(?grace, "grace period over; dropping the remaining connections");
+        }
     }
     Ok(())
+}
+
+/// Pending connections the kernel queues for `accept` (capped by `net.core.somaxconn`):
+/// thousands of clients reconnecting at once are queued, not dropped into a
+/// one-second SYN retry.
+const LISTEN_BACKLOG: u32 = 4096;
+
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
+/// Completes when the server stops, with the deadline for every connection to end.
+async fn stopping(stopped: &mut Stop) -> Instant {
+    let deadline = stopped.wait_for(Option::is_some).await.map(|d| *d);
+    match deadline {
+        Ok(deadline) => deadline.unwrap_or_else(Instant::now),
+        // The signal task keeps its sender for the life of the process.
+        Err(_) => std::future::pending().await,
+    }
 }
 
 /// On SIGTERM or SIGINT: stops the sources, then ends every stream, all within `grace`.
