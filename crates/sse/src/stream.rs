@@ -54,7 +54,8 @@ impl Default for StreamOptions {
 }
 
 impl StreamOptions {
-    /// Sends a heartbeat comment after this long without writing anything.
+    /// Sends a heartbeat comment at the end of each period of this length in which
+    /// nothing else was written.
     pub fn heartbeat(mut self, every: Duration) -> Self {
         self.heartbeat = every.max(Duration::from_millis(1));
         self
@@ -84,7 +85,8 @@ impl StreamOptions {
 /// whose data is `{"connection":"<uuid>"}`. Then each [`Delivery`] becomes a frame (an
 /// event's frame is encoded once and shared by every stream that sends it); resets are
 /// `event: herald.reset` with `{"reason","missed_since"}`. A heartbeat comment is sent
-/// after [`StreamOptions::heartbeat`] of silence. The stream ends when the subscriber's
+/// at the end of every [`StreamOptions::heartbeat`] period in which nothing else was
+/// written, so a stream is never silent for two periods. The stream ends when the subscriber's
 /// does (the bus closed), or at the deadline set with [`EventStream::until`].
 ///
 /// Dropping it (the client went away) drops the subscriber, which unsubscribes at once.
@@ -93,6 +95,9 @@ pub struct EventStream {
     first: Option<Bytes>,
     heartbeat: Pin<Box<Sleep>>,
     period: Duration,
+    /// Something was written in the current heartbeat period. A flag rather than a timer
+    /// reset per write: a delivery costs a store, not a clock read.
+    active: bool,
     deadline: Option<Pin<Box<Sleep>>>,
     done: bool,
 }
@@ -113,6 +118,7 @@ impl EventStream {
             first: Some(first),
             heartbeat: Box::pin(tokio::time::sleep(options.heartbeat)),
             period: options.heartbeat,
+            active: false,
             deadline: None,
             done: false,
         }
@@ -167,15 +173,17 @@ impl Stream for EventStream {
             }
         }
         if let Some(bytes) = chunk.into_bytes() {
-            this.rearm_heartbeat();
+            this.active = true;
             return Poll::Ready(Some(bytes));
         }
         if this.done {
             return Poll::Ready(None);
         }
-        if this.heartbeat.as_mut().poll(cx).is_ready() {
+        while this.heartbeat.as_mut().poll(cx).is_ready() {
             this.rearm_heartbeat();
-            return Poll::Ready(Some(Bytes::from_static(HEARTBEAT)));
+            if !std::mem::take(&mut this.active) {
+                return Poll::Ready(Some(Bytes::from_static(HEARTBEAT)));
+            }
         }
         Poll::Pending
     }
@@ -363,6 +371,24 @@ mod tests {
         assert_eq!(&stream.next().await.unwrap()[..], HEARTBEAT);
         assert!(stream.next().await.is_none(), "ends at the deadline");
         assert_eq!(start.elapsed(), Duration::from_secs(40));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_period_with_a_write_has_no_heartbeat() {
+        let bus = Bus::new();
+        let options = StreamOptions::default().heartbeat(Duration::from_secs(15));
+        let start = Instant::now();
+        let mut stream = EventStream::new(subscribe(&bus), &options);
+        stream.next().await.unwrap();
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        bus.publish(Draft::new(Topic::new("t").unwrap(), "x"))
+            .await
+            .unwrap();
+        assert!(stream.next().await.unwrap().starts_with(b"id: "));
+        // The period that had the event ends at 15 s silently; the next one, empty,
+        // ends with a heartbeat at 30 s.
+        assert_eq!(&stream.next().await.unwrap()[..], HEARTBEAT);
+        assert_eq!(start.elapsed(), Duration::from_secs(30));
     }
 
     #[tokio::test]

@@ -160,15 +160,29 @@ where
     if framing != Framing::Chunked {
         return writer.write_all_buf(data).await;
     }
-    let mut size = [0u8; 20];
-    let len = {
-        let mut cursor = &mut size[..];
-        write!(cursor, "{:x}\r\n", data.remaining())?;
-        20 - cursor.len()
-    };
+    let mut line = [0u8; 18];
+    let size = chunk_size_line(data.remaining(), &mut line);
     // One vectored write: size line, frame, CRLF.
-    let mut chunk = bytes::Buf::chain(bytes::Buf::chain(&size[..len], data), &b"\r\n"[..]);
+    let mut chunk = bytes::Buf::chain(bytes::Buf::chain(size, data), &b"\r\n"[..]);
     writer.write_all_buf(&mut chunk).await
+}
+
+/// `len` in hex and CRLF, the line that opens a chunk: written by hand, since this runs
+/// once per delivery.
+fn chunk_size_line(len: usize, line: &mut [u8; 18]) -> &[u8] {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut start = 16;
+    let mut rest = len;
+    loop {
+        start -= 1;
+        line[start] = HEX[rest & 0xf];
+        rest >>= 4;
+        if rest == 0 {
+            break;
+        }
+    }
+    line[16..].copy_from_slice(b"\r\n");
+    &line[start..]
 }
 
 /// Writes a response that is not an event stream, whole.
@@ -262,6 +276,15 @@ mod tests {
                 .unwrap()
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn chunk_sizes_are_lowercase_hex() {
+        for len in [0, 1, 9, 10, 255, 4096, 0xabc_def, usize::MAX] {
+            let mut line = [0u8; 18];
+            let got = chunk_size_line(len, &mut line);
+            assert_eq!(got, format!("{len:x}\r\n").as_bytes());
+        }
     }
 
     #[test]
