@@ -6,6 +6,10 @@
 //! body, HTTP/2 with prior knowledge, anything the quick parse does not accept) goes to
 //! hyper, with the bytes already read put back in front. Both paths run the same warp
 //! routes, so a request gets the same answer either way.
+//!
+//! Event streams run on their own runtime (see [`StreamRuntime`](super::StreamRuntime)):
+//! fanning an event out to ten thousand streams keeps their workers busy, and nothing
+//! else (a publish, the dispatcher, a health check) may wait in that queue.
 
 use std::{future::Future, net::SocketAddr, time::Duration};
 
@@ -48,6 +52,8 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 #[derive(Debug)]
 pub(super) struct Connections {
     routes: Routes,
+    /// Where event streams run.
+    streams: tokio::runtime::Handle,
     tracker: TaskTracker,
     graceful: GracefulShutdown,
     stopped: Stop,
@@ -56,9 +62,10 @@ pub(super) struct Connections {
 impl Connections {
     /// `stopped` turns when the server stops: connections still waiting for their
     /// first request are closed then.
-    pub(super) fn new(routes: Routes, stopped: Stop) -> Self {
+    pub(super) fn new(routes: Routes, streams: tokio::runtime::Handle, stopped: Stop) -> Self {
         Self {
             routes,
+            streams,
             tracker: TaskTracker::new(),
             graceful: GracefulShutdown::new(),
             stopped,
@@ -94,6 +101,7 @@ impl Connections {
                 stream,
                 peer,
                 routes: self.routes.clone(),
+                streams: self.streams.clone(),
                 stopped: self.stopped.clone(),
             };
             self.tracker
@@ -114,6 +122,7 @@ struct Connection {
     stream: TcpStream,
     peer: SocketAddr,
     routes: Routes,
+    streams: tokio::runtime::Handle,
     stopped: Stop,
 }
 
@@ -139,7 +148,18 @@ impl Connection {
         match opening {
             Opening::Events(mut request) => {
                 request.extensions_mut().insert(ClientAddr(self.peer));
-                streaming::respond(self.stream, *request, self.routes).await;
+                // Move the socket to the streams' runtime, its reactor included.
+                let Ok(socket) = self.stream.into_std() else {
+                    return;
+                };
+                let stream = self.streams.spawn(async move {
+                    match TcpStream::from_std(socket) {
+                        Ok(stream) => streaming::respond(stream, *request, self.routes).await,
+                        Err(err) => tracing::debug!(%err, "cannot move a stream's socket"),
+                    }
+                });
+                // Waiting here keeps the stream counted until it ends.
+                let _ = stream.await;
             }
             Opening::Other(prefix) => {
                 let io = TokioIo::new(Rewind::new(prefix, self.stream));
