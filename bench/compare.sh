@@ -9,7 +9,10 @@
 #   b  10,000 subscribers × 10 events/s
 #   c  19,000 idle connections: memory per connection
 #   d  catch-up after a reconnect that missed 1,000 events (Last-Event-ID)
-#   e  publish latency while fanning out to 10,000
+#   e  publish latency while fanning out to 10,000 (10 events/s, the load of b,
+#      plus a probe: a second generator process with one subscriber on its own
+#      topic that publishes 20 events/s and times each publish; the main
+#      generator's own publish timings wait behind its 10,000 receivers)
 #   f  1,000 topics × 10 subscribers each, user-scoped events (nchan: plain topics)
 #
 # Extra options go to herald-loadgen after the scenario's own and override them
@@ -56,6 +59,7 @@ ulimit -n "$(ulimit -Hn)"
 
 # Scenario options: small (smoke) and full sizes.
 sources=(--source-ips 127.0.0.1-127.0.0.20)
+probe=()
 case "$scenario:$size" in
   a:full)  cmd=run;     opts=(-n 1000 -k 1 -r 100 -d 30s --warmup 5s) ;;
   a:*)     cmd=run;     opts=(-n 100 -k 1 -r 100 -d 3s --warmup 1s) ;;
@@ -65,8 +69,10 @@ case "$scenario:$size" in
   c:*)     cmd=run;     opts=(-n 200 --idle -d 2s) ;;
   d:full)  cmd=catchup; opts=(-m 1000 -n 1) ;;
   d:*)     cmd=catchup; opts=(-m 1000 -n 1) ;;
-  e:full)  cmd=run;     opts=(-n 10000 -k 1 -r 50 -d 30s --warmup 5s --publishers 1 "${sources[@]}") ;;
-  e:*)     cmd=run;     opts=(-n 200 -k 1 -r 50 -d 3s --warmup 1s --publishers 1) ;;
+  e:full)  cmd=run;     opts=(-n 10000 -k 1 -r 10 -d 30s --warmup 5s --publishers 1 "${sources[@]}")
+           probe=(-n 1 -k 1 -r 20 -d 25s --warmup 1s --topic-template 'probe.{k}') ;;
+  e:*)     cmd=run;     opts=(-n 200 -k 1 -r 10 -d 3s --warmup 1s --publishers 1)
+           probe=(-n 1 -k 1 -r 20 -d 2s --warmup 1s --topic-template 'probe.{k}') ;;
   f:full)  cmd=run;     opts=(-n 10000 -k 1000 -r 1000 -d 30s --warmup 5s --user-scoped "${sources[@]}") ;;
   f:*)     cmd=run;     opts=(-n 200 -k 20 -r 100 -d 3s --warmup 1s --user-scoped) ;;
 esac
@@ -186,9 +192,20 @@ run_against() { # name, loadgen options…
   shift
   echo
   echo "=== $name: $cmd ${opts[*]} $*"
-  local code=0
+  local code=0 probe_pid=
+  if ((${#probe[@]})); then
+    # Once the main run's subscribers are connected and publishing has begun.
+    (sleep 3 && "$loadgen_bin" run "${probe[@]}" --json "$out/$name-probe.json" "$@" \
+      >"$out/$name-probe.txt" 2>&1) &
+    probe_pid=$!
+  fi
   "$loadgen_bin" "$cmd" "${opts[@]}" --json "$out/$name.json" "$@" || code=$?
   echo "=== $name: exit $code"
+  if [[ -n "$probe_pid" ]]; then
+    wait "$probe_pid" || code=$?
+    echo "=== $name probe (${probe[*]}):"
+    grep -E '^(publish round trip|lost / dup)' "$out/$name-probe.txt" || cat "$out/$name-probe.txt"
+  fi
   if ((code != 0 && status != 1)); then status=$code; fi
 }
 
@@ -209,6 +226,11 @@ if [[ -f "$out/herald.json" && -f "$out/nchan.json" ]]; then
   echo
   echo "=== ratios (herald / nchan; below 1 is better for times, CPU and memory)"
   "$loadgen_bin" compare "$out/herald.json" "$out/nchan.json" --names herald,nchan
+  if [[ -f "$out/herald-probe.json" && -f "$out/nchan-probe.json" ]]; then
+    echo
+    echo "=== probe ratios (publish round trips from a process of its own)"
+    "$loadgen_bin" compare "$out/herald-probe.json" "$out/nchan-probe.json" --names herald,nchan
+  fi
 fi
 [[ -n "${OUT:-}" ]] || echo "(reports removed with $work; set OUT=dir to keep them)"
 exit "$status"
