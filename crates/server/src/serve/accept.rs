@@ -102,6 +102,7 @@ impl Connections {
                 peer,
                 routes: self.routes.clone(),
                 streams: self.streams.clone(),
+                tracker: self.tracker.clone(),
                 stopped: self.stopped.clone(),
             };
             self.tracker
@@ -123,6 +124,7 @@ struct Connection {
     peer: SocketAddr,
     routes: Routes,
     streams: tokio::runtime::Handle,
+    tracker: TaskTracker,
     stopped: Stop,
 }
 
@@ -148,18 +150,18 @@ impl Connection {
         match opening {
             Opening::Events(mut request) => {
                 request.extensions_mut().insert(ClientAddr(self.peer));
-                // Move the socket to the streams' runtime, its reactor included.
+                // Move the socket to the streams' runtime, its reactor included. This
+                // task ends here; the tracker counts the stream until it ends.
                 let Ok(socket) = self.stream.into_std() else {
                     return;
                 };
-                let stream = self.streams.spawn(async move {
+                let routes = self.routes;
+                self.streams.spawn(self.tracker.track_future(async move {
                     match TcpStream::from_std(socket) {
-                        Ok(stream) => streaming::respond(stream, *request, self.routes).await,
+                        Ok(stream) => streaming::respond(stream, *request, routes).await,
                         Err(err) => tracing::debug!(%err, "cannot move a stream's socket"),
                     }
-                });
-                // Waiting here keeps the stream counted until it ends.
-                let _ = stream.await;
+                }));
             }
             Opening::Other(prefix) => {
                 let io = TokioIo::new(Rewind::new(prefix, self.stream));
