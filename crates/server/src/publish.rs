@@ -6,7 +6,8 @@ use std::net::SocketAddr;
 use bytes::{Buf, BytesMut};
 use futures_util::{Stream, StreamExt};
 use herald_bus::{Draft, Selector};
-use serde_json::{Value, json};
+use serde::de::IgnoredAny;
+use serde_json::{json, value::RawValue};
 use warp::{
     Filter, Rejection, Reply,
     http::{HeaderMap, StatusCode},
@@ -110,11 +111,12 @@ where
 
 /// The drafts in `body`, and whether it was a batch.
 fn parse(body: &[u8]) -> Result<(Vec<Draft>, bool), ApiError> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request("invalid_json", format!("invalid JSON: {e}")))?;
-    let invalid = |e: serde_json::Error| ApiError::bad_request("invalid_event", e.to_string());
-    match value {
-        Value::Array(items) => {
+    // Straight from the bytes into drafts: no JSON tree in between.
+    match body.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'[') => {
+            let items: Vec<&RawValue> = serde_json::from_slice(body).map_err(|e| {
+                body_error(e, |e| ApiError::bad_request("invalid_event", e.to_string()))
+            })?;
             if items.is_empty() {
                 return Err(ApiError::bad_request(
                     "empty_batch",
@@ -122,21 +124,35 @@ fn parse(body: &[u8]) -> Result<(Vec<Draft>, bool), ApiError> {
                 ));
             }
             let drafts = items
-                .into_iter()
+                .iter()
                 .enumerate()
                 .map(|(i, item)| {
-                    serde_json::from_value(item).map_err(|e| {
+                    serde_json::from_str(item.get()).map_err(|e| {
                         ApiError::bad_request("invalid_event", format!("event {i}: {e}"))
                     })
                 })
                 .collect::<Result<_, _>>()?;
             Ok((drafts, true))
         }
-        Value::Object(_) => Ok((vec![serde_json::from_value(value).map_err(invalid)?], false)),
-        _ => Err(ApiError::bad_request(
-            "invalid_event",
-            "the body must be a JSON object {\"topic\", \"data\", ...} or an array of them",
-        )),
+        Some(b'{') => serde_json::from_slice(body)
+            .map(|draft| (vec![draft], false))
+            .map_err(|e| body_error(e, |e| ApiError::bad_request("invalid_event", e.to_string()))),
+        _ => Err(match serde_json::from_slice::<IgnoredAny>(body) {
+            Err(e) => body_error(e, |e| ApiError::bad_request("invalid_json", e.to_string())),
+            Ok(_) => ApiError::bad_request(
+                "invalid_event",
+                "the body must be a JSON object {\"topic\", \"data\", ...} or an array of them",
+            ),
+        }),
+    }
+}
+
+/// `invalid_json` when the body is not JSON at all; otherwise what `shape` makes of an
+/// error about its content.
+fn body_error(e: serde_json::Error, shape: impl FnOnce(serde_json::Error) -> ApiError) -> ApiError {
+    match e.classify() {
+        serde_json::error::Category::Data => shape(e),
+        _ => ApiError::bad_request("invalid_json", format!("invalid JSON: {e}")),
     }
 }
 

@@ -295,9 +295,10 @@ impl<'a> Iterator for Lines<'a> {
 
     fn next(&mut self) -> Option<&'a str> {
         let rest = self.rest?;
-        match rest.find(['\r', '\n']) {
+        // A byte search: CR and LF never occur inside a multi-byte character.
+        match memchr::memchr2(b'\r', b'\n', rest.as_bytes()) {
             Some(end) => {
-                let next = if rest[end..].starts_with("\r\n") {
+                let next = if rest.as_bytes()[end..].starts_with(b"\r\n") {
                     end + 2
                 } else {
                     end + 1
