@@ -156,10 +156,42 @@ impl Serialize for Data {
     }
 }
 
+/// Reads JSON *text* (`serde_json::from_str`, `from_slice`, `from_reader`): the value is
+/// taken as written and only its layout is compacted, without building a JSON tree.
+/// Other deserializers (`serde_json::from_value`) are refused; build those with
+/// [`Data::from`] a `serde_json::Value`.
 impl<'de> Deserialize<'de> for Data {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        serde_json::Value::deserialize(d).map(Self::from)
+        let raw = <Box<RawValue>>::deserialize(d)?;
+        let text = raw.get();
+        if text.starts_with('"') {
+            return serde_json::from_str::<String>(text)
+                .map(Self::text)
+                .map_err(serde::de::Error::custom);
+        }
+        Ok(Self {
+            text: compact(text).into_boxed_str(),
+            is_string: false,
+        })
     }
+}
+
+/// Valid JSON text without the whitespace between tokens.
+fn compact(json: &str) -> String {
+    let mut out = String::with_capacity(json.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for c in json.chars() {
+        if in_string {
+            in_string = escaped || c != '"';
+            escaped = !escaped && c == '\\';
+        } else if c == '"' {
+            in_string = true;
+        } else if matches!(c, ' ' | '\t' | '\n' | '\r') {
+            continue;
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// An event before publishing: the log gives it an id.
@@ -442,6 +474,22 @@ mod tests {
             serde_json::from_str("{\"topic\":\"a\",\"data\": { \"k\" :  [ 1 , 2 ] } }").unwrap();
         assert_eq!(draft.data().as_str(), r#"{"k":[1,2]}"#);
         assert_eq!(draft.size(), r#"{"k":[1,2]}"#.len() + 1);
+        // Whitespace and escaped quotes inside strings stay as written.
+        let text = "{ \"a b\" : \"x \\\" y\\\\\" ,\n\t\"n\": [1e2, -0.5] }";
+        let data: Data = serde_json::from_str(text).unwrap();
+        assert_eq!(data.as_str(), r#"{"a b":"x \" y\\","n":[1e2,-0.5]}"#);
+        assert_eq!(
+            data.to_json(),
+            serde_json::from_str::<serde_json::Value>(text).unwrap()
+        );
+        let string: Data = serde_json::from_str(r#""line\nnext \u00e9""#).unwrap();
+        assert_eq!(string.as_str(), "line\nnext é");
+    }
+
+    #[test]
+    fn data_keeps_numbers_as_written() {
+        let data: Data = serde_json::from_str("123456789012345678901234567890").unwrap();
+        assert_eq!(data.as_str(), "123456789012345678901234567890");
     }
 
     #[test]
