@@ -107,8 +107,8 @@ impl InstallOptions {
         self
     }
 
-    /// Outbox mode: whether uninstalling also drops the outbox and its position table,
-    /// with any rows not yet published (default: keep them).
+    /// Outbox mode: whether uninstalling also drops the outbox and its commits and
+    /// position tables, with any rows not yet published (default: keep them).
     pub fn with_purge(mut self, purge: bool) -> Self {
         self.purge = purge;
         self
@@ -126,8 +126,10 @@ impl InstallOptions {
 /// `DROP TRIGGER IF EXISTS` before `CREATE TRIGGER`). Needs PostgreSQL 13 or newer.
 ///
 /// Functions go in the schema of the table they serve (`herald_notify`,
-/// `herald_outbox_capture`, `herald_outbox_wake`); triggers are named `herald_notify`,
-/// `herald_outbox` and `herald_wake`.
+/// `herald_outbox_capture`, `herald_outbox_wake`, `herald_outbox_commit`); triggers are
+/// named `herald_notify`, `herald_outbox`, `herald_wake` and `herald_commit` (a deferred
+/// constraint trigger on the outbox that numbers its writing transactions in commit
+/// order, see [`Outbox::commits_table`]).
 pub fn install_sql(options: &InstallOptions) -> String {
     let mut out = String::from("BEGIN;\n");
     out.push_str(sql::LOCK);
@@ -154,6 +156,15 @@ pub fn install_sql(options: &InstallOptions) -> String {
                 &wake,
                 &[outbox.channel().as_str().to_owned()],
             ));
+            let commit = sql::function(outbox.table(), "herald_outbox_commit");
+            out.push_str(&sql::commit_function(&commit));
+            out.push_str(&sql::trigger(
+                sql::COMMIT_TRIGGER,
+                outbox.table(),
+                When::InsertAtCommit,
+                &commit,
+                &[outbox.commits_table().to_sql()],
+            ));
             if let Some(table) = table {
                 let capture = sql::function(table, "herald_outbox_capture");
                 out.push_str(&sql::capture_function(&capture));
@@ -172,9 +183,10 @@ pub fn install_sql(options: &InstallOptions) -> String {
 }
 
 /// SQL that removes what [`install_sql`] installed for `options`, in one transaction:
-/// the trigger, and its function once no other table's trigger uses it. The outbox and
-/// its positions stay unless [`InstallOptions::with_purge`] is set. Running it again, or
-/// on a database without the objects, changes nothing.
+/// the trigger, and its function once no other table's trigger uses it. The outbox (with
+/// its own triggers), its commits and its positions stay unless
+/// [`InstallOptions::with_purge`] is set. Running it again, or on a database without the
+/// objects, changes nothing.
 pub fn uninstall_sql(options: &InstallOptions) -> String {
     let mut out = String::from("BEGIN;\n");
     out.push_str(sql::LOCK);
@@ -203,15 +215,25 @@ pub fn uninstall_sql(options: &InstallOptions) -> String {
                 )));
             }
             if options.purge {
-                out.push_str(&format!(
-                    "DROP TABLE IF EXISTS {};\nDROP TABLE IF EXISTS {};\n",
-                    outbox.table().to_sql(),
-                    outbox.position_table().to_sql()
-                ));
-                out.push_str(&sql::drop_function_if_unused(&sql::function(
+                // The outbox's triggers go with it; the sequence with the commits table
+                // (it is owned by `seq`), and by name in case it was left unowned.
+                for table in [
                     outbox.table(),
-                    "herald_outbox_wake",
-                )));
+                    &outbox.position_table(),
+                    &outbox.commits_table(),
+                ] {
+                    out.push_str(&format!("DROP TABLE IF EXISTS {};\n", table.to_sql()));
+                }
+                out.push_str(&format!(
+                    "DROP SEQUENCE IF EXISTS {};\n",
+                    outbox.commit_sequence().to_sql()
+                ));
+                for function in ["herald_outbox_wake", "herald_outbox_commit"] {
+                    out.push_str(&sql::drop_function_if_unused(&sql::function(
+                        outbox.table(),
+                        function,
+                    )));
+                }
             }
         }
     }
@@ -268,7 +290,7 @@ mod tests {
     }
 
     #[test]
-    fn outbox_sql_creates_tables_and_both_triggers() {
+    fn outbox_sql_creates_tables_and_the_three_triggers() {
         let outbox = Outbox::new(table("s.box")).unwrap();
         let options = InstallOptions::outbox(table("app.orders"))
             .with_outbox(outbox)
@@ -284,6 +306,18 @@ mod tests {
         assert!(sql.contains(
             r#"EXECUTE FUNCTION "app"."herald_outbox_capture"('"s"."box"', 'id', 'user_id');"#
         ));
+        assert!(
+            sql.contains(
+                r#"CREATE SEQUENCE IF NOT EXISTS "s"."box_commit_seq" AS bigint CACHE 1;"#
+            )
+        );
+        assert!(sql.contains(r#"CREATE TABLE IF NOT EXISTS "s"."box_commits" ("#));
+        assert!(sql.contains(r#"DEFAULT nextval('"s"."box_commit_seq"'::regclass)"#));
+        assert!(sql.contains("  seq bigint NOT NULL,\n  id bigint NOT NULL,"));
+        assert!(sql.contains(
+            "DROP TRIGGER IF EXISTS herald_commit ON \"s\".\"box\";\nCREATE CONSTRAINT TRIGGER herald_commit AFTER INSERT ON \"s\".\"box\"\n  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION \"s\".\"herald_outbox_commit\"('\"s\".\"box_commits\"');"
+        ));
+        assert!(sql.contains("pg_advisory_xact_lock(1751478881, TG_RELID::int4)"));
         let only = install_sql(&InstallOptions::outbox_only(Outbox::default()));
         assert!(!only.contains("herald_outbox_capture"));
     }
@@ -298,5 +332,8 @@ mod tests {
         let purge = uninstall_sql(&options.with_purge(true));
         assert!(purge.contains(r#"DROP TABLE IF EXISTS "public"."herald_outbox";"#));
         assert!(purge.contains(r#"DROP TABLE IF EXISTS "public"."herald_outbox_position";"#));
+        assert!(purge.contains(r#"DROP TABLE IF EXISTS "public"."herald_outbox_commits";"#));
+        assert!(purge.contains(r#"DROP SEQUENCE IF EXISTS "public"."herald_outbox_commit_seq";"#));
+        assert!(purge.contains(r#"to_regprocedure('"public"."herald_outbox_commit"()')"#));
     }
 }

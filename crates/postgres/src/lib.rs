@@ -11,11 +11,12 @@
 //!   arrives as its key with `"truncated": true`.
 //! - **Outbox** ([`Mode::Outbox`]): changes are rows of an outbox table written in the
 //!   application's own transaction (by the application, or by an installed trigger).
-//!   The source reads them in transaction order from a position it records in
-//!   PostgreSQL, so nothing is lost across Herald or PostgreSQL restarts, and rows may
-//!   be large. Delivery is at least once only across a crash between publishing and
-//!   recording the position; a graceful [`PgSourceHandle::stop`], a lost connection or a
-//!   killed backend cause no duplicate.
+//!   The source reads them in commit order (a deferred trigger numbers the writing
+//!   transactions as they commit) from a position it records in PostgreSQL, so nothing
+//!   is lost across Herald or PostgreSQL restarts, and rows may be large. Delivery is at
+//!   least once only across a crash between publishing and recording the position; a
+//!   graceful [`PgSourceHandle::stop`], a lost connection or a killed backend cause no
+//!   duplicate.
 //!
 //! Either way a [`Mapping`] turns a change into an event: a topic [`Template`] such as
 //! `db.{table}.{op}`, an optional event-type template, and an optional user column that

@@ -1,12 +1,12 @@
-//! [`Outbox`]: where an outbox lives (its table, position table and wake-up channel) and
-//! how a source reads it (poll interval, retention).
+//! [`Outbox`]: where an outbox lives (its table, commits and position tables, wake-up
+//! channel) and how a source reads it (poll interval, retention).
 
 use std::time::Duration;
 
 use crate::{Error, Ident, TableName};
 
-/// Longest outbox table name: the derived names (`<name>_position`,
-/// `<name>_created_at`) must stay within PostgreSQL's 63 bytes.
+/// Longest outbox table name: the derived names (`<name>_position`, `<name>_commits`,
+/// `<name>_commit_seq`, `<name>_created_at`) must stay within PostgreSQL's 63 bytes.
 const MAX_OUTBOX_NAME: usize = 52;
 
 /// An outbox table and how a source reads it.
@@ -14,10 +14,12 @@ const MAX_OUTBOX_NAME: usize = 52;
 /// The table (created by [`install_sql`](crate::install_sql)) has the columns `id
 /// bigserial`, `txid xid8 DEFAULT pg_current_xact_id()`, `topic text`, `event text`,
 /// `user_id text`, `payload jsonb NOT NULL` and `created_at timestamptz DEFAULT now()`.
-/// Beside it, `<name>_position` records, per source name, the last row published.
-/// A statement trigger on the outbox sends an empty `NOTIFY` on [`Outbox::channel`] at
-/// commit, which wakes the source; it also polls every [`Outbox::poll_interval`] in case
-/// a notification was missed.
+/// Beside it, `<name>_commits` numbers the transactions that wrote to the outbox in the
+/// order they committed (a deferred trigger on the outbox records each one at its
+/// commit), and `<name>_position` records, per source name, the last row published.
+/// Sources read rows in that commit order. A statement trigger on the outbox sends an
+/// empty `NOTIFY` on [`Outbox::channel`] at commit, which wakes the source; it also polls
+/// every [`Outbox::poll_interval`] in case a notification was missed.
 ///
 /// # Examples
 ///
@@ -29,6 +31,7 @@ const MAX_OUTBOX_NAME: usize = 52;
 ///     .with_retention(Duration::from_secs(3600));
 /// assert_eq!(outbox.channel().as_str(), "herald_outbox");
 /// assert_eq!(outbox.position_table().to_string(), "shop.herald_outbox_position");
+/// assert_eq!(outbox.commits_table().to_string(), "shop.herald_outbox_commits");
 /// assert_eq!(Outbox::default().table().to_string(), "public.herald_outbox");
 /// # Ok::<(), herald_postgres::Error>(())
 /// ```
@@ -113,6 +116,18 @@ impl Outbox {
         self.derived("position")
     }
 
+    /// The table of commits, `<outbox>_commits` in the outbox's schema: one row per
+    /// transaction that wrote to the outbox, `(txid xid8, seq bigint)`, with `seq`
+    /// increasing in commit order.
+    pub fn commits_table(&self) -> TableName {
+        self.derived("commits")
+    }
+
+    /// The sequence that numbers commits, `<outbox>_commit_seq`.
+    pub(crate) fn commit_sequence(&self) -> TableName {
+        self.derived("commit_seq")
+    }
+
     /// The outbox's index on `created_at`, for pruning.
     pub(crate) fn created_at_index(&self) -> Ident {
         self.derived("created_at").name().clone()
@@ -146,6 +161,8 @@ mod tests {
         assert!(Outbox::new(name(53)).is_err());
         let longest = Outbox::new(name(52)).unwrap();
         assert_eq!(longest.position_table().name().as_str().len(), 61);
+        assert_eq!(longest.commits_table().name().as_str().len(), 60);
+        assert_eq!(longest.commit_sequence().name().as_str().len(), 63);
         assert_eq!(longest.created_at_index().as_str().len(), 63);
     }
 

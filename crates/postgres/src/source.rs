@@ -28,8 +28,8 @@ pub enum Mode {
         /// The channels, as given to the installed triggers.
         channels: Vec<Ident>,
     },
-    /// Read an outbox table in transaction order from a recorded position: nothing is
-    /// lost across restarts, and rows may be large.
+    /// Read an outbox table in commit order from a recorded position: nothing is lost
+    /// across restarts, and rows may be large.
     Outbox(Outbox),
 }
 

@@ -91,7 +91,13 @@ async fn outbox_uninstall_keeps_rows_unless_purged() {
 
     install(&db.client, &options).await.expect("install");
     install(&db.client, &options).await.expect("install again");
-    assert_eq!(tables(&db).await, 3, "orders, box, box_position");
+    assert_eq!(
+        tables(&db).await,
+        4,
+        "orders, box, box_position, box_commits"
+    );
+    assert_eq!(triggers(&db, "herald_commit").await, 1);
+    assert_eq!(functions(&db, "herald_outbox_commit").await, 1);
     db.exec(&format!("INSERT INTO {} VALUES (1)", orders.to_sql()))
         .await;
     let payload = db
@@ -105,13 +111,28 @@ async fn outbox_uninstall_keeps_rows_unless_purged() {
     uninstall(&db.client, &options).await.expect("uninstall");
     assert_eq!(triggers(&db, "herald_outbox").await, 0);
     assert_eq!(functions(&db, "herald_outbox_capture").await, 0);
-    assert_eq!(tables(&db).await, 3, "the outbox keeps its rows");
+    assert_eq!(tables(&db).await, 4, "the outbox keeps its rows");
+    assert_eq!(
+        triggers(&db, "herald_commit").await,
+        1,
+        "and records commits"
+    );
 
     let purge = options.with_purge(true);
     uninstall(&db.client, &purge).await.expect("purge");
     uninstall(&db.client, &purge).await.expect("purge again");
     assert_eq!(tables(&db).await, 1);
     assert_eq!(functions(&db, "herald_outbox_wake").await, 0);
+    assert_eq!(functions(&db, "herald_outbox_commit").await, 0);
+    let sequences = format!(
+        "SELECT count(*) FROM pg_class WHERE relkind = 'S' AND relnamespace = '{}'::regnamespace",
+        db.schema
+    );
+    assert_eq!(
+        db.count(&sequences).await,
+        0,
+        "the commit sequence is gone too"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

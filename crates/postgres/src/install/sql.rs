@@ -15,6 +15,14 @@ pub(super) const NOTIFY_TRIGGER: &str = "herald_notify";
 pub(super) const CAPTURE_TRIGGER: &str = "herald_outbox";
 /// Name of the statement trigger on an outbox that wakes the source.
 pub(super) const WAKE_TRIGGER: &str = "herald_wake";
+/// Name of the deferred row trigger on an outbox that records each writing transaction
+/// in the commits table at its commit.
+pub(super) const COMMIT_TRIGGER: &str = "herald_commit";
+
+/// The first key of an outbox's commit lock, `pg_advisory_xact_lock(COMMIT_LOCK_CLASS,
+/// <outbox oid>)`: "hera" in ASCII, so the lock is recognisable in `pg_locks`. The
+/// two-key form never collides with one-key (`bigint`) advisory locks.
+pub(super) const COMMIT_LOCK_CLASS: i32 = 0x6865_7261;
 
 /// Serialises concurrent installs: concurrent `CREATE OR REPLACE FUNCTION` of one
 /// function fails with "tuple concurrently updated".
@@ -105,8 +113,44 @@ $herald$;
     )
 }
 
-/// `DROP TRIGGER IF EXISTS` then `CREATE TRIGGER`: idempotent on every version that has
-/// `xid8` (13+), unlike `CREATE OR REPLACE TRIGGER` (14+).
+/// The commit function, run by a deferred trigger for each outbox row at its
+/// transaction's commit. The first call of a transaction takes the outbox's commit lock
+/// and inserts the transaction into the commits table named by `TG_ARGV[0]`, which draws
+/// its `seq`; a transaction-local setting, keyed by the outbox's oid, makes the other
+/// rows' calls cheap.
+///
+/// Why this gives commit order: the lock is held until the transaction has committed and
+/// become visible, so `seq`s are drawn in commit order, and a reader that sees `seq` M
+/// sees every smaller `seq` that will ever commit. The setting and the insert are both
+/// undone by a rollback to a savepoint, where PostgreSQL also fires the trigger again.
+/// The conflict target is `txid` alone: a clash on `seq` (a sequence set back by hand)
+/// must fail the commit, not silently leave the transaction's rows unpublished.
+pub(super) fn commit_function(name: &str) -> String {
+    format!(
+        r#"CREATE OR REPLACE FUNCTION {name}() RETURNS trigger
+LANGUAGE plpgsql AS $herald$
+DECLARE
+  done text;
+  tx xid8;
+BEGIN
+  done := 'herald.commit_' || TG_RELID::text;
+  tx := pg_current_xact_id();
+  IF current_setting(done, true) IS DISTINCT FROM tx::text THEN
+    PERFORM pg_advisory_xact_lock({COMMIT_LOCK_CLASS}, TG_RELID::int4);
+    EXECUTE format('INSERT INTO %s (txid) VALUES ($1) ON CONFLICT (txid) DO NOTHING',
+      TG_ARGV[0]::regclass) USING tx;
+    PERFORM set_config(done, tx::text, true);
+  END IF;
+  RETURN NULL;
+END
+$herald$;
+"#
+    )
+}
+
+/// `DROP TRIGGER IF EXISTS` then `CREATE [CONSTRAINT] TRIGGER`: idempotent on every
+/// version that has `xid8` (13+), unlike `CREATE OR REPLACE TRIGGER` (14+, and never
+/// for constraint triggers).
 pub(super) fn trigger(
     name: &str,
     on: &TableName,
@@ -115,13 +159,20 @@ pub(super) fn trigger(
     args: &[String],
 ) -> String {
     let args: Vec<String> = args.iter().map(|a| literal(a)).collect();
-    let events = match when {
-        When::EachChange => "AFTER INSERT OR UPDATE OR DELETE ON {on}\n  FOR EACH ROW",
-        When::InsertStatement => "AFTER INSERT ON {on}\n  FOR EACH STATEMENT",
-    }
-    .replace("{on}", &on.to_sql());
+    let (kind, events) = match when {
+        When::EachChange => (
+            "TRIGGER",
+            "AFTER INSERT OR UPDATE OR DELETE ON {on}\n  FOR EACH ROW",
+        ),
+        When::InsertStatement => ("TRIGGER", "AFTER INSERT ON {on}\n  FOR EACH STATEMENT"),
+        When::InsertAtCommit => (
+            "CONSTRAINT TRIGGER",
+            "AFTER INSERT ON {on}\n  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW",
+        ),
+    };
+    let events = events.replace("{on}", &on.to_sql());
     format!(
-        "DROP TRIGGER IF EXISTS {name} ON {on};\nCREATE TRIGGER {name} {events} \
+        "DROP TRIGGER IF EXISTS {name} ON {on};\nCREATE {kind} {name} {events} \
          EXECUTE FUNCTION {function}({args});\n",
         on = on.to_sql(),
         args = args.join(", "),
@@ -135,6 +186,8 @@ pub(super) enum When {
     EachChange,
     /// After each `INSERT` statement.
     InsertStatement,
+    /// For each row inserted, at the end of the transaction (deferred).
+    InsertAtCommit,
 }
 
 /// Drops `function` unless a trigger still uses it (another table's).
@@ -153,7 +206,9 @@ $herald$;
     )
 }
 
-/// The outbox table, its pruning index, and its position table.
+/// The outbox table, its pruning index, its position table, and its commits table with
+/// the sequence that numbers commits (`CACHE 1`: with a cache, values would not be drawn
+/// in order across sessions).
 pub(super) fn outbox_tables(outbox: &crate::Outbox) -> String {
     format!(
         r#"CREATE TABLE IF NOT EXISTS {table} (
@@ -169,13 +224,22 @@ pub(super) fn outbox_tables(outbox: &crate::Outbox) -> String {
 CREATE INDEX IF NOT EXISTS {index} ON {table} (created_at);
 CREATE TABLE IF NOT EXISTS {position} (
   source text PRIMARY KEY,
-  txid xid8 NOT NULL,
+  seq bigint NOT NULL,
   id bigint NOT NULL,
   updated_at timestamptz NOT NULL DEFAULT now()
 );
+CREATE SEQUENCE IF NOT EXISTS {sequence} AS bigint CACHE 1;
+CREATE TABLE IF NOT EXISTS {commits} (
+  txid xid8 PRIMARY KEY,
+  seq bigint NOT NULL UNIQUE DEFAULT nextval({sequence_name}::regclass)
+);
+ALTER SEQUENCE {sequence} OWNED BY {commits}.seq;
 "#,
         table = outbox.table().to_sql(),
         index = outbox.created_at_index().to_sql(),
         position = outbox.position_table().to_sql(),
+        sequence = outbox.commit_sequence().to_sql(),
+        sequence_name = literal(&outbox.commit_sequence().to_sql()),
+        commits = outbox.commits_table().to_sql(),
     )
 }

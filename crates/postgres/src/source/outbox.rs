@@ -1,17 +1,25 @@
-//! Outbox mode: read rows in transaction order from the recorded position, publish them,
+//! Outbox mode: read rows in commit order from the recorded position, publish them,
 //! record the new position; woken by `NOTIFY`, and polling as a safety net.
 //!
-//! # Why `(txid, id)` and the snapshot horizon
+//! # Why `(seq, id)` from the commits table
 //!
-//! A `bigserial` id is taken at insert, not at commit: a transaction holding id 5 can
-//! commit after one holding id 6, and a reader that already moved past 6 would skip 5
-//! forever. So rows are read ordered by the writing transaction's id (`txid`, from
-//! `pg_current_xact_id()`), then `id`, and only rows whose transaction is older than
-//! `pg_snapshot_xmin(pg_current_snapshot())`: every transaction below that horizon has
-//! ended, so no row can appear later behind the recorded position. A transaction's rows
-//! are therefore published together, in insert order, and transactions in txid order.
+//! Neither a row's `bigserial` id nor its transaction id tells when it committed: both
+//! are drawn before the commit, so a reader that moved past one could skip a row that
+//! commits later with a smaller one, and ordering by them publishes overlapping
+//! transactions out of commit order (a client would then apply an older change to a row
+//! after a newer one). So the outbox's deferred `herald_commit` trigger gives each
+//! writing transaction a `seq` in `<outbox>_commits` at its commit, under a lock held
+//! until the commit is visible: `seq`s are in commit order, and once `seq` M is visible
+//! every smaller `seq` that will ever commit already is. Rows are read ordered by their
+//! transaction's `seq`, then `id`: transactions in commit order, a transaction's rows
+//! together and in insert order, and nothing can appear behind the recorded position.
+//!
+//! A transaction's rows become visible all at once, so only a full batch can leave rows
+//! of the position's transaction unread. Those are read through the outbox's primary key
+//! `(txid, id)`, in order: joined and sorted by `(seq, id)`, every batch of a
+//! transaction of n rows would sort the rest of it again, O(n²) in all.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use herald_bus::{Audience, Draft, EventName, Topic, UserId};
 use serde_json::Value;
@@ -26,20 +34,13 @@ use crate::{MapError, Mapping, Outbox, error::chain};
 
 /// Most rows read, and published as one batch, at a time.
 const BATCH: i64 = 500;
-/// First wait before re-reading rows held back by an older open transaction.
-const RECHECK: Duration = Duration::from_millis(20);
 
-/// A position in the outbox: the last row published.
+/// A position in the outbox: the last row published, by its transaction's commit `seq`
+/// and its `id`. `(0, 0)` is before every row (`seq` starts at 1).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
 struct Position {
-    txid: u64,
+    seq: i64,
     id: i64,
-}
-
-impl Position {
-    fn txid_text(&self) -> String {
-        self.txid.to_string()
-    }
 }
 
 /// The outbox-mode state kept across reconnects.
@@ -49,12 +50,19 @@ pub(super) struct Reader {
     /// The last row published by this process. It survives reconnects, so a position
     /// write lost with a connection never causes a duplicate.
     position: Option<Position>,
+    /// Whether the position's transaction may have rows not read yet: after a full
+    /// batch, and after a (re)connect.
+    unfinished: bool,
     last_prune: Option<Instant>,
-    sql: Queries,
+    /// Boxed: six strings would make a reader far larger than a notify listener.
+    sql: Box<Queries>,
 }
 
 struct Queries {
-    read: String,
+    /// Rows of the transactions after the position's.
+    next: String,
+    /// The rest of the position's transaction.
+    rest: String,
     save: String,
     load: String,
     lag: String,
@@ -64,31 +72,51 @@ struct Queries {
 impl Reader {
     pub(super) fn new(outbox: Outbox, mapping: Mapping) -> Self {
         let table = outbox.table().to_sql();
+        let commits = outbox.commits_table().to_sql();
         let positions = outbox.position_table().to_sql();
-        let sql = Queries {
-            read: format!(
-                "SELECT id, txid::text, topic, event, user_id, payload FROM {table} \
-                 WHERE (txid, id) > ($1::text::xid8, $2) \
-                 AND txid < pg_snapshot_xmin(pg_current_snapshot()) \
-                 ORDER BY txid, id LIMIT $3"
+        let sql = Box::new(Queries {
+            next: format!(
+                "SELECT o.id, c.seq, o.topic, o.event, o.user_id, o.payload \
+                 FROM {commits} c JOIN {table} o ON o.txid = c.txid \
+                 WHERE c.seq > $1 ORDER BY c.seq, o.id LIMIT $2"
+            ),
+            // The `txid` as a subquery's value, so the primary key's order is the `id`
+            // order and no sort is needed.
+            rest: format!(
+                "SELECT o.id, $1::bigint, o.topic, o.event, o.user_id, o.payload \
+                 FROM {table} o WHERE o.txid = (SELECT txid FROM {commits} WHERE seq = $1) \
+                 AND o.id > $2 ORDER BY o.id LIMIT $3"
             ),
             save: format!(
-                "INSERT INTO {positions} (source, txid, id, updated_at) \
-                 VALUES ($1, $2::text::xid8, $3, now()) \
+                "INSERT INTO {positions} (source, seq, id, updated_at) \
+                 VALUES ($1, $2, $3, now()) \
                  ON CONFLICT (source) DO UPDATE \
-                 SET txid = excluded.txid, id = excluded.id, updated_at = excluded.updated_at"
+                 SET seq = excluded.seq, id = excluded.id, updated_at = excluded.updated_at"
             ),
-            load: format!("SELECT txid::text, id FROM {positions} WHERE source = $1"),
-            lag: format!("SELECT count(*) FROM {table} WHERE (txid, id) > ($1::text::xid8, $2)"),
+            load: format!("SELECT seq, id FROM {positions} WHERE source = $1"),
+            // `(seq, id) > ($1, $2)` spelled out: a row comparison across two tables
+            // cannot use the index on `seq`.
+            lag: format!(
+                "SELECT count(*) FROM {commits} c JOIN {table} o ON o.txid = c.txid \
+                 WHERE c.seq >= $1 AND (c.seq > $1 OR o.id > $2)"
+            ),
+            // Whole transactions go, with their commit: one that has a row older than
+            // the retention and that this source has published to its last row.
             prune: format!(
-                "DELETE FROM {table} WHERE created_at < now() - make_interval(secs => $1) \
-                 AND (txid, id) <= ($2::text::xid8, $3)"
+                "WITH old AS (SELECT DISTINCT txid FROM {table} \
+                   WHERE created_at < now() - make_interval(secs => $1)), \
+                 done AS (DELETE FROM {commits} c USING old WHERE c.txid = old.txid \
+                   AND (c.seq < $2 OR (c.seq = $2 AND NOT EXISTS \
+                     (SELECT 1 FROM {table} o WHERE o.txid = c.txid AND o.id > $3))) \
+                   RETURNING c.txid) \
+                 DELETE FROM {table} o USING done WHERE o.txid = done.txid"
             ),
-        };
+        });
         Self {
             outbox,
             mapping,
             position: None,
+            unfinished: true,
             last_prune: None,
             sql,
         }
@@ -101,35 +129,25 @@ impl Reader {
         let rows = within(conn.client.query(&self.sql.load, &[&ctx.stats.name()])).await?;
         let stored = match rows.first() {
             Some(row) => Some(Position {
-                txid: parse_txid(row.try_get(0).map_err(|e| chain(&e))?)?,
+                seq: row.try_get(0).map_err(|e| chain(&e))?,
                 id: row.try_get(1).map_err(|e| chain(&e))?,
             }),
             None => None,
         };
         self.position = self.position.max(stored).or(Some(Position::default()));
+        self.unfinished = true;
         Ok(())
     }
 
-    /// Publishes what is ready, then waits for a wake-up, a poll tick or a recheck.
+    /// Publishes what has committed, then waits for a wake-up or a poll tick.
     pub(super) async fn serve(&mut self, conn: &mut Conn, ctx: &Ctx, stop: &mut Stop) -> End {
-        let mut recheck = RECHECK;
         loop {
-            let pending = match self.drain(conn, ctx, stop).await {
-                Ok(Some(pending)) => pending,
-                Ok(None) => return End::Stopped,
+            match self.drain(conn, ctx, stop).await {
+                Ok(Published::Done) => {}
+                Ok(Published::Stopped) => return End::Stopped,
                 Err(error) => return End::Lost(error),
-            };
+            }
             self.prune_if_due(conn).await;
-            // Rows held back by an older open transaction: look again soon, backing off
-            // to the poll interval if that transaction is a long one.
-            let wait = if pending > 0 {
-                let wait = recheck;
-                recheck = (recheck * 2).min(self.outbox.poll_interval());
-                wait
-            } else {
-                recheck = RECHECK;
-                self.outbox.poll_interval()
-            };
             tokio::select! {
                 biased;
                 () = stop.wait() => return End::Stopped,
@@ -148,75 +166,86 @@ impl Reader {
                     Some(Err(err)) => return End::Lost(chain(&err)),
                     None => return End::Lost("connection closed".to_owned()),
                 },
-                () = tokio::time::sleep(wait) => {}
+                () = tokio::time::sleep(self.outbox.poll_interval()) => {}
             }
         }
     }
 
-    /// Reads, publishes and records batches until none is left below the horizon.
-    /// Returns the rows still pending (held back), or `None` when stopped.
+    /// Reads, publishes and records batches until none is left, then counts the rows
+    /// committed meanwhile as the lag.
     async fn drain(
         &mut self,
         conn: &mut Conn,
         ctx: &Ctx,
         stop: &mut Stop,
-    ) -> Result<Option<u64>, String> {
+    ) -> Result<Published, String> {
         let mut position = self.position.unwrap_or_default();
         loop {
             if stop.is_set() {
-                return Ok(None);
+                return Ok(Published::Stopped);
             }
-            let params = (position.txid_text(), position.id, BATCH);
-            let rows = within(
-                conn.client
-                    .query(&self.sql.read, &[&params.0, &params.1, &params.2]),
-            )
-            .await?;
-            let Some(last) = rows.last() else { break };
-            let last = Position {
-                txid: parse_txid(last.try_get(1).map_err(|e| chain(&e))?)?,
-                id: last.try_get(0).map_err(|e| chain(&e))?,
+            let rest = self.unfinished;
+            let rows = if rest {
+                let params = [&position.seq, &position.id, &BATCH];
+                within(conn.client.query(&self.sql.rest, &params.map(|p| p as _))).await?
+            } else {
+                within(conn.client.query(&self.sql.next, &[&position.seq, &BATCH])).await?
             };
-            let mut drafts = Vec::with_capacity(rows.len());
-            for row in &rows {
-                match self.to_draft(row).map_err(|e| chain(&e))? {
-                    Ok(draft) => drafts.push(draft),
-                    Err(error) => {
-                        let id: i64 = row.try_get(0).map_err(|e| chain(&e))?;
-                        let origin = format!("{} row {id}", self.outbox.table());
-                        ctx.bad_payload(&origin, None, &error);
-                    }
+            let full = rows.len() as i64 == BATCH;
+            if let Some(last) = rows.last() {
+                let last = Position {
+                    seq: last.try_get(1).map_err(|e| chain(&e))?,
+                    id: last.try_get(0).map_err(|e| chain(&e))?,
+                };
+                if self.publish(ctx, &rows, stop).await? == Published::Stopped {
+                    return Ok(Published::Stopped);
                 }
+                // Published: from here on this process never publishes these rows again.
+                position = last;
+                self.position = Some(last);
+                let name = ctx.stats.name();
+                within(
+                    conn.client
+                        .execute(&self.sql.save, &[&name, &last.seq, &last.id]),
+                )
+                .await?;
             }
-            if publish(ctx, drafts, stop).await == Published::Stopped {
-                return Ok(None);
-            }
-            // Published: from here on this process never publishes these rows again.
-            position = last;
-            self.position = Some(last);
-            let name = ctx.stats.name();
-            within(
-                conn.client
-                    .execute(&self.sql.save, &[&name, &last.txid_text(), &last.id]),
-            )
-            .await?;
-            if (rows.len() as i64) < BATCH {
+            // A read that is not full has the rest of the position's transaction.
+            self.unfinished = full;
+            if !full && !rest {
                 break;
             }
         }
         let lag: i64 = within(
             conn.client
-                .query_one(&self.sql.lag, &[&position.txid_text(), &position.id]),
+                .query_one(&self.sql.lag, &[&position.seq, &position.id]),
         )
         .await?
         .get(0);
-        let lag = u64::try_from(lag).unwrap_or_default();
-        ctx.stats.set_outbox_lag(lag);
-        Ok(Some(lag))
+        ctx.stats
+            .set_outbox_lag(u64::try_from(lag).unwrap_or_default());
+        Ok(Published::Done)
     }
 
-    /// Deletes published rows older than the retention, once per poll interval. A
-    /// failure is logged, not fatal: the next query finds out whether the connection is.
+    /// Publishes `rows` as one batch; rows that cannot become events are bad payloads.
+    async fn publish(&self, ctx: &Ctx, rows: &[Row], stop: &mut Stop) -> Result<Published, String> {
+        let mut drafts = Vec::with_capacity(rows.len());
+        for row in rows {
+            match self.to_draft(row).map_err(|e| chain(&e))? {
+                Ok(draft) => drafts.push(draft),
+                Err(error) => {
+                    let id: i64 = row.try_get(0).map_err(|e| chain(&e))?;
+                    let origin = format!("{} row {id}", self.outbox.table());
+                    ctx.bad_payload(&origin, None, &error);
+                }
+            }
+        }
+        Ok(publish(ctx, drafts, stop).await)
+    }
+
+    /// Deletes published transactions older than the retention (their rows and their
+    /// commit), once per poll interval. A failure is logged, not fatal: the next query
+    /// finds out whether the connection is.
     async fn prune_if_due(&mut self, conn: &mut Conn) {
         let due = self
             .last_prune
@@ -226,10 +255,10 @@ impl Reader {
         };
         self.last_prune = Some(Instant::now());
         let retention = self.outbox.retention().as_secs_f64();
-        let result = within(conn.client.execute(
-            &self.sql.prune,
-            &[&retention, &position.txid_text(), &position.id],
-        ))
+        let result = within(
+            conn.client
+                .execute(&self.sql.prune, &[&retention, &position.seq, &position.id]),
+        )
         .await;
         match result {
             Ok(0) => {}
@@ -268,9 +297,4 @@ fn direct(
         draft = draft.with_audience(Audience::User(user));
     }
     Ok(draft)
-}
-
-fn parse_txid(text: String) -> Result<u64, String> {
-    text.parse()
-        .map_err(|_| format!("txid {text:?} is not a 64-bit transaction id"))
 }
