@@ -96,8 +96,7 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     println!("herald listening on http://{addr}");
     tracing::info!(%addr, "listening");
 
-    let streams = StreamRuntime::start()?;
-    let connections = Connections::new(routes(&app), streams.handle(), stopped.clone());
+    let connections = Connections::new(routes(&app), stopped.clone());
     let deadline = connections
         .accept(listener, stopping(&mut stopped.clone()))
         .await;
@@ -108,43 +107,6 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// The runtime that event streams run on, one worker per core, apart from the one that
-/// runs everything else (publishing, the bus's dispatcher, sources, the other routes).
-/// A fan-out to thousands of streams fills its workers' queues; a publish or the
-/// dispatcher never waits behind them, so publishing stays fast and the dispatcher
-/// hands out each event as soon as it is stored.
-#[derive(Debug)]
-struct StreamRuntime(Option<tokio::runtime::Runtime>);
-
-impl StreamRuntime {
-    fn start() -> anyhow::Result<Self> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .thread_name("herald-streams")
-            .enable_all()
-            .build()
-            .context("cannot start the streams' runtime")?;
-        Ok(Self(Some(runtime)))
-    }
-
-    fn handle(&self) -> tokio::runtime::Handle {
-        self.0
-            .as_ref()
-            .expect("the runtime runs until stopped")
-            .handle()
-            .clone()
-    }
-}
-
-impl Drop for StreamRuntime {
-    /// Drops what still runs there without waiting: the grace period is over, and a
-    /// runtime may not block inside another.
-    fn drop(&mut self) {
-        if let Some(runtime) = self.0.take() {
-            runtime.shutdown_background();
-        }
-    }
 }
 
 /// Pending connections the kernel queues for `accept` (capped by `net.core.somaxconn`):

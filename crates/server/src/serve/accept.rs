@@ -6,10 +6,6 @@
 //! body, HTTP/2 with prior knowledge, anything the quick parse does not accept) goes to
 //! hyper, with the bytes already read put back in front. Both paths run the same warp
 //! routes, so a request gets the same answer either way.
-//!
-//! Event streams run on their own runtime (see [`StreamRuntime`](super::StreamRuntime)):
-//! fanning an event out to ten thousand streams keeps their workers busy, and nothing
-//! else (a publish, the dispatcher, a health check) may wait in that queue.
 
 use std::{future::Future, net::SocketAddr, time::Duration};
 
@@ -52,8 +48,6 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 #[derive(Debug)]
 pub(super) struct Connections {
     routes: Routes,
-    /// Where event streams run.
-    streams: tokio::runtime::Handle,
     tracker: TaskTracker,
     graceful: GracefulShutdown,
     stopped: Stop,
@@ -62,10 +56,9 @@ pub(super) struct Connections {
 impl Connections {
     /// `stopped` turns when the server stops: connections still waiting for their
     /// first request are closed then.
-    pub(super) fn new(routes: Routes, streams: tokio::runtime::Handle, stopped: Stop) -> Self {
+    pub(super) fn new(routes: Routes, stopped: Stop) -> Self {
         Self {
             routes,
-            streams,
             tracker: TaskTracker::new(),
             graceful: GracefulShutdown::new(),
             stopped,
@@ -101,7 +94,6 @@ impl Connections {
                 stream,
                 peer,
                 routes: self.routes.clone(),
-                streams: self.streams.clone(),
                 tracker: self.tracker.clone(),
                 stopped: self.stopped.clone(),
             };
@@ -123,7 +115,6 @@ struct Connection {
     stream: TcpStream,
     peer: SocketAddr,
     routes: Routes,
-    streams: tokio::runtime::Handle,
     tracker: TaskTracker,
     stopped: Stop,
 }
@@ -150,18 +141,10 @@ impl Connection {
         match opening {
             Opening::Events(mut request) => {
                 request.extensions_mut().insert(ClientAddr(self.peer));
-                // Move the socket to the streams' runtime, its reactor included. This
-                // task ends here; the tracker counts the stream until it ends.
-                let Ok(socket) = self.stream.into_std() else {
-                    return;
-                };
-                let routes = self.routes;
-                self.streams.spawn(self.tracker.track_future(async move {
-                    match TcpStream::from_std(socket) {
-                        Ok(stream) => streaming::respond(stream, *request, routes).await,
-                        Err(err) => tracing::debug!(%err, "cannot move a stream's socket"),
-                    }
-                }));
+                // A task of its own, sized for the stream alone: this one also has room
+                // for hyper's connection state, about a kilobyte more for every stream.
+                let stream = streaming::respond(self.stream, *request, self.routes);
+                tokio::spawn(self.tracker.track_future(stream));
             }
             Opening::Other(prefix) => {
                 let io = TokioIo::new(Rewind::new(prefix, self.stream));
