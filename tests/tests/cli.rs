@@ -283,7 +283,8 @@ async fn pg_outbox_install_captures_changes_and_uninstall_keeps_rows_unless_purg
         "{out:?}"
     );
     let left = format!(
-        "SELECT count(*) FROM pg_class WHERE relname IN ('box', 'box_position') AND relnamespace = '{}'::regnamespace",
+        // The outbox and everything named after it: position, commits, sequence, index.
+        "SELECT count(*) FROM pg_class WHERE relname LIKE 'box%' AND relnamespace = '{}'::regnamespace",
         db.schema
     );
     assert_eq!(db.int(&left).await, 0, "purged");

@@ -8,7 +8,7 @@ use support::Db;
 
 /// How many triggers named `name` exist on tables of the test's schema.
 async fn triggers(db: &Db, name: &str) -> i64 {
-    db.count(&format!(
+    db.int(&format!(
         "SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid \
          JOIN pg_namespace n ON n.oid = c.relnamespace \
          WHERE n.nspname = '{}' AND t.tgname = '{name}'",
@@ -19,7 +19,7 @@ async fn triggers(db: &Db, name: &str) -> i64 {
 
 /// How many functions named `name` exist in the test's schema.
 async fn functions(db: &Db, name: &str) -> i64 {
-    db.count(&format!(
+    db.int(&format!(
         "SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace \
          WHERE n.nspname = '{}' AND p.proname = '{name}'",
         db.schema
@@ -28,7 +28,7 @@ async fn functions(db: &Db, name: &str) -> i64 {
 }
 
 async fn tables(db: &Db) -> i64 {
-    db.count(&format!(
+    db.int(&format!(
         "SELECT count(*) FROM pg_tables WHERE schemaname = '{}'",
         db.schema
     ))
@@ -101,7 +101,7 @@ async fn outbox_uninstall_keeps_rows_unless_purged() {
     db.exec(&format!("INSERT INTO {} VALUES (1)", orders.to_sql()))
         .await;
     let payload = db
-        .count(&format!(
+        .int(&format!(
             "SELECT (payload->>'key')::bigint FROM {}",
             outbox.table().to_sql()
         ))
@@ -129,7 +129,7 @@ async fn outbox_uninstall_keeps_rows_unless_purged() {
         db.schema
     );
     assert_eq!(
-        db.count(&sequences).await,
+        db.int(&sequences).await,
         0,
         "the commit sequence is gone too"
     );

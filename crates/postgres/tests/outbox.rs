@@ -127,14 +127,14 @@ async fn restart_resumes_where_it_stopped_without_duplicates() {
     assert_quiet(&mut sub, Duration::from_millis(300)).await;
     assert_eq!(second.status().published, 10);
     let recorded = db
-        .count(&format!(
+        .int(&format!(
             "SELECT id FROM {} WHERE source = '{}'",
             outbox(&db).position_table().to_sql(),
             db.source_name("outbox")
         ))
         .await;
     let last = db
-        .count(&format!(
+        .int(&format!(
             "SELECT max(id) FROM {}",
             outbox(&db).table().to_sql()
         ))
@@ -192,7 +192,7 @@ async fn a_later_transaction_committing_first_is_published_first() {
     assert_quiet(&mut sub, Duration::from_millis(200)).await;
     // What makes the case: transaction-id order would have put T1 first.
     let t1_first = db
-        .count(&format!(
+        .int(&format!(
             "SELECT ((SELECT txid FROM {outbox} WHERE payload->>'key' = '2') \
              < (SELECT txid FROM {outbox} WHERE payload->'row'->>'note' = 't2'))::int::bigint",
             outbox = outbox(&db).table().to_sql()
@@ -385,7 +385,7 @@ async fn savepoints_and_immediate_constraints_record_each_commit_once() {
         "SELECT count(*) FROM {}",
         outbox(&db).commits_table().to_sql()
     );
-    assert_eq!(db.count(&commits).await, 2, "one record per transaction");
+    assert_eq!(db.int(&commits).await, 2, "one record per transaction");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -408,7 +408,7 @@ async fn serializable_writers_do_not_conflict_over_commit_records() {
         "SELECT count(*) FROM {}",
         outbox(&db).commits_table().to_sql()
     );
-    assert_eq!(db.count(&commits).await, 2);
+    assert_eq!(db.int(&commits).await, 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -468,7 +468,7 @@ async fn published_rows_are_pruned_after_retention() {
         outbox.commits_table().to_sql()
     );
     for _ in 0..100 {
-        if db.count(&count).await == 0 {
+        if db.int(&count).await == 0 {
             return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -14,9 +14,11 @@
 //! - [`services`]: skip-or-fail for tests that need PostgreSQL or Redis.
 //! - [`proxy`]: a TCP proxy whose connections a test can cut, like a network drop.
 //! - [`redis`]: a private `redis-server` a test may kill, restart or cut off.
+//! - [`postgres`]: a private schema per test, dropped when the test ends.
 
 pub mod conformance;
 pub mod http;
+pub mod postgres;
 pub mod proxy;
 pub mod redis;
 pub mod server;
