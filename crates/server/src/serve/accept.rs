@@ -1,7 +1,7 @@
 //! Accepting connections and choosing who serves each one.
 //!
 //! A connection whose first request is a plain `GET /events…` is served by
-//! [`streaming`](super::streaming): a small HTTP/1.1 writer that holds an idle event
+//! [`streaming`]: a small HTTP/1.1 writer that holds an idle event
 //! stream in a few kilobytes. Every other connection (any other request, a request with a
 //! body, HTTP/2 with prior knowledge, anything the quick parse does not accept) goes to
 //! hyper, with the bytes already read put back in front. Both paths run the same warp
