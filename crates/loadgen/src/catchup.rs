@@ -92,20 +92,7 @@ impl CatchupReport {
                 "catch-up rate",
                 format!("{:.0} events/s per subscriber", self.events_per_s),
             )
-            .row(
-                "lost / dup / out of order",
-                format!(
-                    "{} / {} / {}",
-                    d.counts.lost, d.counts.duplicated, d.counts.out_of_order
-                ),
-            )
-            .row(
-                "foreign / resets / other",
-                format!(
-                    "{} / {} / {}",
-                    d.tally.foreign, d.tally.resets, d.tally.other
-                ),
-            )
+            .delivery_checks(d)
             .row("ok", if self.ok { "yes" } else { "NO" });
         t
     }

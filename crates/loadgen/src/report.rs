@@ -197,6 +197,20 @@ impl Table {
         self
     }
 
+    /// The two rows every report has: what the checker found wrong, and the rest.
+    pub fn delivery_checks(&mut self, d: &Delivery) -> &mut Self {
+        let c = &d.counts;
+        let t = &d.tally;
+        self.row(
+            "lost / dup / out of order",
+            format!("{} / {} / {}", c.lost, c.duplicated, c.out_of_order),
+        )
+        .row(
+            "foreign / resets / other",
+            format!("{} / {} / {}", t.foreign, t.resets, t.other),
+        )
+    }
+
     /// Adds a section heading.
     pub fn section(&mut self, title: &str) -> &mut Self {
         self.rows.push((format!("[{title}]"), String::new()));
@@ -258,20 +272,7 @@ impl RunReport {
             )
             .row("deliveries/s", format!("{:.0}", self.deliveries_per_s))
             .row("latency", self.latency.cells())
-            .row(
-                "lost / dup / out of order",
-                format!(
-                    "{} / {} / {}",
-                    d.counts.lost, d.counts.duplicated, d.counts.out_of_order
-                ),
-            )
-            .row(
-                "foreign / resets / other",
-                format!(
-                    "{} / {} / {}",
-                    d.tally.foreign, d.tally.resets, d.tally.other
-                ),
-            )
+            .delivery_checks(d)
             .row("affected subscribers", d.affected_subscribers)
             .row(
                 "worst subscriber lost/dup/ooo",
