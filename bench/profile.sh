@@ -2,20 +2,23 @@
 # Instructions per delivery of the whole `herald serve` hot path (publish → dispatch →
 # encode → write), counted by callgrind: repeatable whatever else the machine does.
 #
-#   bench/profile.sh [HERALD_BIN] [LOADGEN_BIN]
+#   bench/profile.sh [extra herald-loadgen options…]
 #
 # Runs herald under `valgrind --tool=callgrind`, drives it with herald-loadgen
-# (SUBS subscribers on one topic, RATE events/s for SECS seconds; defaults 50, 20, 8),
-# reads herald_events_delivered_total from /metrics, stops it and prints the total
-# instruction count, instructions per delivery and the functions that cost the most
-# (inclusive). The callgrind file is kept (OUT, default a temp dir) for
-# callgrind_annotate or kcachegrind. Needs valgrind (Debian: apt-get install valgrind).
+# (SUBS subscribers on one topic, RATE events/s for SECS seconds; defaults 50, 20, 8;
+# extra options go to herald-loadgen after these and override them, e.g.
+# `-n 200 -k 20 -r 100 --user-scoped`), reads herald_events_delivered_total and
+# herald_events_published_total from /metrics, stops it and prints the total
+# instruction count, instructions per delivery and per published event, and the
+# functions that cost the most (own instructions). The callgrind file is kept (OUT,
+# default a temp dir) for callgrind_annotate or kcachegrind. Binaries: HERALD_BIN and
+# LOADGEN_BIN (default the release builds). Needs valgrind (apt-get install valgrind).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 target=${CARGO_TARGET_DIR:-$root/target}
-herald_bin=${1:-$target/release/herald}
-loadgen_bin=${2:-$target/release/herald-loadgen}
+herald_bin=${HERALD_BIN:-$target/release/herald}
+loadgen_bin=${LOADGEN_BIN:-$target/release/herald-loadgen}
 subs=${SUBS:-50}
 rate=${RATE:-20}
 secs=${SECS:-8}
@@ -38,17 +41,22 @@ for _ in $(seq 100); do
 done
 
 "$loadgen_bin" run --url "http://127.0.0.1:$port" -n "$subs" -k 1 -r "$rate" \
-  -d "${secs}s" --warmup 2s --json "$out/loadgen.json" >"$out/loadgen.txt"
-delivered=$(curl -sf "http://127.0.0.1:$port/metrics" | awk '$1 == "herald_events_delivered_total" {print int($2)}') || true
+  -d "${secs}s" --warmup 2s "$@" --json "$out/loadgen.json" >"$out/loadgen.txt"
+metrics=$(curl -sf "http://127.0.0.1:$port/metrics") || true
+count() { awk -v name="$1" '$1 == name {print int($2)}' <<<"$metrics"; }
+delivered=$(count herald_events_delivered_total)
+published=$(count herald_events_published_total)
 [[ -n "$delivered" && "$delivered" -gt 0 ]] || { echo "error: no deliveries counted (see $out)" >&2; exit 1; }
 kill -INT "$pid"
 wait "$pid" || true
 trap - EXIT
 
 total=$(callgrind_annotate "$out/callgrind.out" 2>/dev/null | awk '/PROGRAM TOTALS/ && !seen {gsub(",", "", $1); print $1; seen = 1}')
+echo "events published            $published"
 echo "deliveries                  $delivered"
 echo "instructions (whole run)    $total"
 echo "instructions per delivery   $(( total / delivered ))"
+echo "instructions per event      $(( total / published ))"
 grep -E '^lost / dup' "$out/loadgen.txt" || true
 echo
 echo "top functions by own instructions (callgrind file: $out/callgrind.out)"
