@@ -10,11 +10,14 @@ mod jwt;
 use std::time::SystemTime;
 
 use herald_bus::{Selector, UserId};
-use warp::http::{HeaderMap, StatusCode};
+use warp::http::HeaderMap;
 
 pub(crate) use jwt::{JwtAuth, TokenRequest, mint};
 
-use crate::{error::ApiError, query::Query};
+use crate::{
+    error::{ApiError, ErrorCode},
+    query::Query,
+};
 
 /// The caller of one request, as authentication established it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,7 +87,7 @@ impl Authenticator {
                     .first("user")
                     .map(|u| {
                         UserId::new(u)
-                            .map_err(|e| ApiError::bad_request("invalid_user", e.to_string()))
+                            .map_err(|e| ApiError::new(ErrorCode::InvalidUser, e.to_string()))
                     })
                     .transpose()?;
                 Ok(Identity {
@@ -98,15 +101,11 @@ impl Authenticator {
             }
             Self::Jwt { verifier, cookie } => {
                 if query.first("user").is_some() {
-                    return Err(ApiError::bad_request(
-                        "user_param_not_allowed",
-                        "`user` cannot be chosen in jwt mode: the token's `sub` is the user",
-                    ));
+                    return Err(ApiError::bare(ErrorCode::UserParamNotAllowed));
                 }
                 let token = credentials::token(headers, query, cookie).ok_or_else(|| {
                     ApiError::new(
-                        StatusCode::UNAUTHORIZED,
-                        "missing_token",
+                        ErrorCode::MissingToken,
                         format!("send a token as `Authorization: Bearer`, `?access_token=` or the `{cookie}` cookie"),
                     )
                 })?;
@@ -133,7 +132,7 @@ mod tests {
         let err = auth
             .authenticate(&HeaderMap::new(), &Query::parse("user="))
             .unwrap_err();
-        assert_eq!(err.code, "invalid_user");
+        assert_eq!(err.code, ErrorCode::InvalidUser);
     }
 
     #[test]

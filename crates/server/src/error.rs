@@ -1,6 +1,8 @@
 //! API errors and the one place they become HTTP responses:
 //! `{"error": {"code": "snake_case", "message": "human text"}}`.
 
+mod code;
+
 use std::{convert::Infallible, time::Duration};
 
 use herald_bus::{PublishError, SubscribeError};
@@ -11,54 +13,44 @@ use warp::{
     reject::Reject,
 };
 
-/// An error answered to an API client.
+pub(crate) use code::ErrorCode;
+
+/// An error answered to an API client: a code (which fixes the status) and a message
+/// saying what exactly was wrong.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ApiError {
-    pub(crate) status: StatusCode,
-    pub(crate) code: &'static str,
+    pub(crate) code: ErrorCode,
     pub(crate) message: String,
-    /// For 429 and 503: when to try again.
+    /// When to try again, answered as `Retry-After`; the code's default unless set.
     pub(crate) retry_after: Option<Duration>,
 }
 
 impl ApiError {
-    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    /// An error of `code`, with `message` saying what exactly was wrong.
+    pub(crate) fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
-            status,
             code,
             message: message.into(),
-            retry_after: None,
+            retry_after: code.retry_after(),
         }
     }
 
-    pub(crate) fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, code, message)
+    /// An error of `code` with nothing to add to what the code means.
+    pub(crate) fn bare(code: ErrorCode) -> Self {
+        Self::new(code, code.summary())
     }
 
-    pub(crate) fn too_large(code: &'static str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::PAYLOAD_TOO_LARGE, code, message)
-    }
-
-    pub(crate) fn too_many(
-        code: &'static str,
-        message: impl Into<String>,
-        retry_after: Duration,
-    ) -> Self {
+    /// The same error, telling the client to try again after `wait`.
+    pub(crate) fn retry_after(self, wait: Duration) -> Self {
         Self {
-            retry_after: Some(retry_after),
-            ..Self::new(StatusCode::TOO_MANY_REQUESTS, code, message)
+            retry_after: Some(wait),
+            ..self
         }
     }
 
-    pub(crate) fn shutting_down() -> Self {
-        Self {
-            retry_after: Some(Duration::from_secs(1)),
-            ..Self::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "shutting_down",
-                "the server is shutting down",
-            )
-        }
+    /// The HTTP status: the code's.
+    pub(crate) fn status(&self) -> StatusCode {
+        self.code.status()
     }
 }
 
@@ -66,37 +58,28 @@ impl Reject for ApiError {}
 
 impl From<PublishError> for ApiError {
     fn from(e: PublishError) -> Self {
-        match e {
-            PublishError::TooLarge { .. } => Self::too_large("event_too_large", e.to_string()),
-            PublishError::EmptyBatch => Self::bad_request("empty_batch", e.to_string()),
-            e if e.is_outcome_unknown() => Self::new(
-                StatusCode::GATEWAY_TIMEOUT,
-                "outcome_unknown",
-                e.to_string(),
-            ),
-            e if e.is_retryable() => Self {
-                retry_after: Some(Duration::from_secs(1)),
-                ..Self::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "log_unavailable",
-                    e.to_string(),
-                )
-            },
-            e => Self::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "log_unavailable",
-                e.to_string(),
-            ),
-        }
+        let code = match &e {
+            PublishError::TooLarge { .. } => ErrorCode::EventTooLarge,
+            PublishError::EmptyBatch => ErrorCode::EmptyBatch,
+            e if e.is_outcome_unknown() => ErrorCode::OutcomeUnknown,
+            _ => ErrorCode::LogUnavailable,
+        };
+        Self::new(code, e.to_string())
     }
 }
 
 impl From<SubscribeError> for ApiError {
     fn from(e: SubscribeError) -> Self {
         match e {
-            SubscribeError::NoSelectors => Self::bad_request("missing_topic", e.to_string()),
-            _ => Self::shutting_down(),
+            SubscribeError::NoSelectors => Self::new(ErrorCode::MissingTopic, e.to_string()),
+            _ => Self::bare(ErrorCode::ShuttingDown),
         }
+    }
+}
+
+impl From<herald_bus::LogError> for ApiError {
+    fn from(e: herald_bus::LogError) -> Self {
+        Self::new(ErrorCode::LogUnavailable, e.to_string())
     }
 }
 
@@ -115,12 +98,12 @@ impl Reply for ApiError {
     fn into_response(self) -> warp::reply::Response {
         let body = Body {
             error: Inner {
-                code: self.code,
+                code: self.code.as_str(),
                 message: &self.message,
             },
         };
         let mut response =
-            warp::reply::with_status(warp::reply::json(&body), self.status).into_response();
+            warp::reply::with_status(warp::reply::json(&body), self.status()).into_response();
         if let Some(after) = self.retry_after {
             let secs = after.as_secs().max(1).to_string();
             response.headers_mut().insert(
@@ -137,20 +120,16 @@ pub(crate) async fn recover(rejection: Rejection) -> Result<warp::reply::Respons
     let error = if let Some(e) = rejection.find::<ApiError>() {
         e.clone()
     } else if rejection.is_not_found() {
-        ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+        ApiError::bare(ErrorCode::NotFound)
     } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
-        ApiError::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            "method not allowed on this route",
-        )
+        ApiError::bare(ErrorCode::MethodNotAllowed)
     } else if let Some(e) = rejection.find::<warp::filters::cors::CorsForbidden>() {
-        ApiError::new(StatusCode::FORBIDDEN, "cors_forbidden", e.to_string())
+        ApiError::new(ErrorCode::CorsForbidden, e.to_string())
     } else if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
-        ApiError::too_large("body_too_large", "the request body is too large")
+        ApiError::new(ErrorCode::BodyTooLarge, "the request body is too large")
     } else {
         tracing::warn!(?rejection, "unhandled rejection");
-        ApiError::bad_request("bad_request", format!("{rejection:?}"))
+        ApiError::new(ErrorCode::BadRequest, format!("{rejection:?}"))
     };
     Ok(error.into_response())
 }

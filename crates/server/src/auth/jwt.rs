@@ -15,10 +15,12 @@ use anyhow::{Context as _, bail};
 use herald_bus::{Selector, UserId};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
 use serde::{Deserialize, Serialize};
-use warp::http::StatusCode;
 
 use super::{Grant, Identity};
-use crate::{config, error::ApiError};
+use crate::{
+    config,
+    error::{ApiError, ErrorCode},
+};
 
 /// Verifies tokens.
 pub(crate) struct JwtAuth {
@@ -131,13 +133,8 @@ impl JwtAuth {
     /// `401 invalid_token` saying why: expired, not valid yet, bad signature, algorithm
     /// not accepted, wrong audience or issuer, malformed, or bad claims.
     pub(crate) fn verify(&self, token: &str) -> Result<Identity, ApiError> {
-        let invalid = |why: &str| {
-            ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "invalid_token",
-                format!("invalid token: {why}"),
-            )
-        };
+        let invalid =
+            |why: &str| ApiError::new(ErrorCode::InvalidToken, format!("invalid token: {why}"));
         let header = jsonwebtoken::decode_header(token).map_err(|_| invalid("malformed"))?;
         let key = self
             .keys

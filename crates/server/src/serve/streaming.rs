@@ -18,7 +18,7 @@ use tokio::{
 };
 use warp::http::{HeaderMap, Request, StatusCode, Version, header, response::Parts};
 
-use super::accept::Routes;
+use crate::api::Routes;
 
 /// Serves `request` on `stream`, then closes it.
 pub(super) async fn respond(mut stream: TcpStream, request: Request<Empty<Bytes>>, routes: Routes) {

@@ -1,77 +1,79 @@
 //! `POST /publish`: one event (`{"topic", "data", …}` → `{"id"}`) or a batch (`[…]` →
 //! `{"ids"}`), published atomically and in order.
 
-use std::net::SocketAddr;
+use std::sync::Arc;
 
 use bytes::{Buf, BytesMut};
 use futures_util::{Stream, StreamExt};
-use herald_bus::{Draft, Selector};
+use herald_bus::{Bus, Draft, Selector};
+use prometheus::Histogram;
 use serde::de::IgnoredAny;
 use serde_json::{json, value::RawValue};
-use warp::{
-    Filter, Rejection, Reply,
-    http::{HeaderMap, StatusCode},
-    reply::Response,
-};
+use warp::{Filter, Rejection, Reply, reply::Response};
 
+use super::request::{Caller, Gate, caller};
 use crate::{
     app::App,
-    error::ApiError,
-    query::{Query, query},
+    error::{ApiError, ErrorCode},
+    limits::RateLimiter,
 };
 
-pub(crate) fn route(app: App) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone {
+/// What publishing needs of the server.
+#[derive(Debug, Clone)]
+struct Publishing {
+    bus: Bus,
+    rate: Arc<RateLimiter>,
+    max_body_bytes: usize,
+    duration: Histogram,
+}
+
+pub(crate) fn route(
+    app: &App,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone + use<> {
+    let publishing = Publishing {
+        bus: app.bus.clone(),
+        rate: app.publish_rate.clone(),
+        max_body_bytes: app.config.limits.max_body_bytes,
+        duration: app.metrics.publish_duration.clone(),
+    };
     warp::path("publish")
         .and(warp::path::end())
         .and(warp::post())
-        .and(warp::any().map(move || app.clone()))
-        .and(warp::header::headers_cloned())
-        .and(query())
-        .and(crate::serve::client_addr())
+        .and(caller(Gate::new(app)))
         .and(warp::body::stream())
-        .and_then(|app: App, headers: HeaderMap, query: Query, remote: Option<SocketAddr>, body| async move {
-            let request = Request { headers: &headers, query: &query, remote };
-            publish(&app, request, body).await.map_err(warp::reject::custom)
+        .and_then(move |caller: Caller, body| {
+            let publishing = publishing.clone();
+            async move {
+                publish(&publishing, caller, body)
+                    .await
+                    .map_err(warp::reject::custom)
+            }
         })
 }
 
-/// What a publish request carries besides its body.
-struct Request<'a> {
-    headers: &'a HeaderMap,
-    query: &'a Query,
-    remote: Option<SocketAddr>,
-}
-
-async fn publish<S, B>(app: &App, request: Request<'_>, body: S) -> Result<Response, ApiError>
+async fn publish<S, B>(
+    publishing: &Publishing,
+    caller: Caller,
+    body: S,
+) -> Result<Response, ApiError>
 where
     S: Stream<Item = Result<B, warp::Error>> + Unpin,
     B: Buf,
 {
-    if app.is_shutting_down() {
-        return Err(ApiError::shutting_down());
-    }
-    let identity = app.auth().authenticate(request.headers, request.query)?;
-    let bytes = read_body(body, app.config().limits.max_body_bytes).await?;
+    let bytes = read_body(body, publishing.max_body_bytes).await?;
     let (drafts, batch) = parse(&bytes)?;
     for draft in &drafts {
         let topic = Selector::from(draft.topic().clone());
-        if identity.publish.refused([&topic]).is_some() {
+        if caller.identity.publish.refused([&topic]).is_some() {
             return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "forbidden_topic",
+                ErrorCode::ForbiddenTopic,
                 format!("not allowed to publish to {topic}"),
             ));
         }
     }
-    // Per token; without tokens (auth mode none), per client address.
-    match &identity.credential {
-        Some(token) => app.publish_rate().take(token, drafts.len())?,
-        None => app
-            .publish_rate()
-            .take(request.remote.map(|a| a.ip()), drafts.len())?,
-    }
-    let timer = app.metrics().publish_duration.start_timer();
-    let ids = app.bus().publish_batch(drafts).await?;
+    caller.charge_publish(&publishing.rate, drafts.len())?;
+    let timer = publishing.duration.start_timer();
+    let ids = publishing.bus.publish_batch(drafts).await?;
     timer.observe_duration();
     let body = if batch {
         json!({ "ids": ids })
@@ -91,11 +93,11 @@ where
     let mut out = BytesMut::new();
     while let Some(chunk) = body.next().await {
         let mut chunk = chunk.map_err(|e| {
-            ApiError::bad_request("bad_body", format!("could not read the body: {e}"))
+            ApiError::new(ErrorCode::BadBody, format!("could not read the body: {e}"))
         })?;
         if out.len() + chunk.remaining() > limit {
-            return Err(ApiError::too_large(
-                "body_too_large",
+            return Err(ApiError::new(
+                ErrorCode::BodyTooLarge,
                 format!("the body is over the limit of {limit} bytes"),
             ));
         }
@@ -115,11 +117,11 @@ fn parse(body: &[u8]) -> Result<(Vec<Draft>, bool), ApiError> {
     match body.iter().find(|b| !b.is_ascii_whitespace()) {
         Some(b'[') => {
             let items: Vec<&RawValue> = serde_json::from_slice(body).map_err(|e| {
-                body_error(e, |e| ApiError::bad_request("invalid_event", e.to_string()))
+                body_error(e, |e| ApiError::new(ErrorCode::InvalidEvent, e.to_string()))
             })?;
             if items.is_empty() {
-                return Err(ApiError::bad_request(
-                    "empty_batch",
+                return Err(ApiError::new(
+                    ErrorCode::EmptyBatch,
                     "a batch needs at least one event",
                 ));
             }
@@ -128,7 +130,7 @@ fn parse(body: &[u8]) -> Result<(Vec<Draft>, bool), ApiError> {
                 .enumerate()
                 .map(|(i, item)| {
                     serde_json::from_str(item.get()).map_err(|e| {
-                        ApiError::bad_request("invalid_event", format!("event {i}: {e}"))
+                        ApiError::new(ErrorCode::InvalidEvent, format!("event {i}: {e}"))
                     })
                 })
                 .collect::<Result<_, _>>()?;
@@ -136,11 +138,11 @@ fn parse(body: &[u8]) -> Result<(Vec<Draft>, bool), ApiError> {
         }
         Some(b'{') => serde_json::from_slice(body)
             .map(|draft| (vec![draft], false))
-            .map_err(|e| body_error(e, |e| ApiError::bad_request("invalid_event", e.to_string()))),
+            .map_err(|e| body_error(e, |e| ApiError::new(ErrorCode::InvalidEvent, e.to_string()))),
         _ => Err(match serde_json::from_slice::<IgnoredAny>(body) {
-            Err(e) => body_error(e, |e| ApiError::bad_request("invalid_json", e.to_string())),
-            Ok(_) => ApiError::bad_request(
-                "invalid_event",
+            Err(e) => body_error(e, |e| ApiError::new(ErrorCode::InvalidJson, e.to_string())),
+            Ok(_) => ApiError::new(
+                ErrorCode::InvalidEvent,
                 "the body must be a JSON object {\"topic\", \"data\", ...} or an array of them",
             ),
         }),
@@ -152,7 +154,7 @@ fn parse(body: &[u8]) -> Result<(Vec<Draft>, bool), ApiError> {
 fn body_error(e: serde_json::Error, shape: impl FnOnce(serde_json::Error) -> ApiError) -> ApiError {
     match e.classify() {
         serde_json::error::Category::Data => shape(e),
-        _ => ApiError::bad_request("invalid_json", format!("invalid JSON: {e}")),
+        _ => ApiError::new(ErrorCode::InvalidJson, format!("invalid JSON: {e}")),
     }
 }
 
@@ -174,9 +176,9 @@ mod tests {
 
     #[test]
     fn bad_bodies_say_what_is_wrong() {
-        assert_eq!(err("{").code, "invalid_json");
-        assert_eq!(err("[]").code, "empty_batch");
-        assert_eq!(err("42").code, "invalid_event");
+        assert_eq!(err("{").code, ErrorCode::InvalidJson);
+        assert_eq!(err("[]").code, ErrorCode::EmptyBatch);
+        assert_eq!(err("42").code, ErrorCode::InvalidEvent);
         let typo = err(r#"{"topic":"a","data":1,"evnet":"x"}"#);
         assert!(
             typo.message.contains("unknown field `evnet`"),
@@ -199,7 +201,7 @@ mod tests {
             futures_util::stream::iter(vec![Ok::<_, warp::Error>(&b"12345"[..]), Ok(&b"6789"[..])]);
         assert_eq!(
             read_body(chunks, 8).await.unwrap_err().code,
-            "body_too_large"
+            ErrorCode::BodyTooLarge
         );
         let chunks =
             futures_util::stream::iter(vec![Ok::<_, warp::Error>(&b"1234"[..]), Ok(&b"5678"[..])]);

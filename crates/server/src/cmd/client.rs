@@ -1,8 +1,7 @@
 //! The client commands: `herald publish` and `herald subscribe`.
 //!
-//! Exit codes, for scripts: 0 done; 1 the server refused the request (4xx) or answered
-//! something unexpected; 3 the server could not be reached (publish only: subscribe keeps
-//! retrying).
+//! Exit codes: 0 done; 1 the server refused the request (4xx) or answered something
+//! unexpected; 3 the server could not be reached (publish only: subscribe keeps retrying).
 
 use std::{io::Write as _, process::ExitCode, time::Duration};
 
@@ -10,10 +9,63 @@ use futures_util::StreamExt;
 use herald_sse::{Item, Parser};
 use serde_json::{Value, json};
 
-use crate::cli::{PublishArgs, ServerArgs, SubscribeArgs};
+use clap::Args;
 
-const REFUSED: u8 = 1;
-const UNREACHABLE: u8 = 3;
+use super::{REFUSED, UNREACHABLE};
+
+/// Where the server is and how to authenticate.
+#[derive(Debug, Args)]
+pub(super) struct ServerArgs {
+    /// Base URL of the server.
+    #[arg(long, env = "HERALD_URL", default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// Bearer token (jwt mode).
+    #[arg(long, env = "HERALD_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct PublishArgs {
+    /// Topic, e.g. `orders.created`.
+    topic: String,
+    /// Data: JSON if it parses as JSON, otherwise a plain string.
+    data: String,
+    /// Event type (SSE `event:`).
+    #[arg(long)]
+    event: Option<String>,
+    /// Deliver only to this user's subscribers.
+    #[arg(long, conflicts_with = "connection")]
+    user: Option<String>,
+    /// Deliver only to this connection.
+    #[arg(long)]
+    connection: Option<String>,
+    /// Reconnection delay hint for clients, in milliseconds (SSE `retry:`).
+    #[arg(long)]
+    retry: Option<u64>,
+    #[command(flatten)]
+    server: ServerArgs,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct SubscribeArgs {
+    /// Selectors: topics, or patterns with `*` (one segment) and a final `>` (the rest).
+    #[arg(required = true)]
+    selectors: Vec<String>,
+    /// Start after this event id (what a reconnecting browser sends).
+    #[arg(long)]
+    last_event_id: Option<String>,
+    /// Subscribe as this user (auth mode `none` only; with jwt the token says who).
+    #[arg(long)]
+    user: Option<String>,
+    /// Exit after this many events.
+    #[arg(long)]
+    count: Option<u64>,
+    /// Print each event as a JSON line instead of `id event data`.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    server: ServerArgs,
+}
 
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
@@ -33,7 +85,7 @@ fn authorize(request: reqwest::RequestBuilder, server: &ServerArgs) -> reqwest::
     }
 }
 
-pub(crate) async fn publish(args: PublishArgs) -> ExitCode {
+pub(super) async fn publish(args: PublishArgs) -> ExitCode {
     let data =
         serde_json::from_str::<Value>(&args.data).unwrap_or(Value::String(args.data.clone()));
     let mut body = json!({ "topic": args.topic, "data": data });
@@ -101,7 +153,7 @@ enum Ended {
     Dropped,
 }
 
-pub(crate) async fn subscribe(args: SubscribeArgs) -> ExitCode {
+pub(super) async fn subscribe(args: SubscribeArgs) -> ExitCode {
     let client = client();
     let mut parser = Parser::new();
     let mut last_id = args.last_event_id.clone().unwrap_or_default();

@@ -22,9 +22,9 @@ use warp::{
 
 use crate::{app::App, config::AuthMode};
 
-const INDEX_HTML: &str = include_str!("../console/index.html");
-const APP_JS: &str = include_str!("../console/app.js");
-const STYLE_CSS: &str = include_str!("../console/style.css");
+const INDEX_HTML: &str = include_str!("../../console/index.html");
+const APP_JS: &str = include_str!("../../console/app.js");
+const STYLE_CSS: &str = include_str!("../../console/style.css");
 
 /// Placeholder in `index.html` for the server's auth mode, so the page shows the token
 /// field in jwt mode and the `user` field in none mode.
@@ -37,13 +37,13 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
 
 /// `GET /`, `GET /console/app.js` and `GET /console/style.css`, or nothing (every
 /// request rejected as not found) when the console is turned off.
-pub(crate) fn routes(app: App) -> BoxedFilter<(Response,)> {
-    if !app.config().console.enabled {
+pub(crate) fn routes(app: &App) -> BoxedFilter<(Response,)> {
+    if !app.config.console.enabled {
         return warp::any()
             .and_then(|| async { Err::<Response, _>(warp::reject::not_found()) })
             .boxed();
     }
-    let mode = match app.config().auth.mode {
+    let mode = match app.config.auth.mode {
         AuthMode::None => "none",
         AuthMode::Jwt => "jwt",
     };

@@ -6,19 +6,96 @@
 
 use std::{process::ExitCode, time::Duration};
 
+use clap::{Args, Subcommand};
 use herald_postgres::{Error, InstallOptions};
 
-use crate::cli::{PgCommand, PgMode, PgTarget};
+use super::{REFUSED, UNREACHABLE, USAGE};
 
-const REFUSED: u8 = 1;
-const USAGE: u8 = 2;
-const UNREACHABLE: u8 = 3;
+#[derive(Debug, Args)]
+pub(super) struct PgArgs {
+    #[command(subcommand)]
+    command: PgCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub(super) enum PgCommand {
+    /// Install, idempotently, the trigger function and trigger and, in outbox mode, the
+    /// outbox table.
+    Install(PgTarget),
+    /// Remove what `install` created; an outbox keeps its rows unless `--purge`.
+    Uninstall(PgUninstallArgs),
+}
+
+/// How a table's changes reach Herald.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(super) enum PgMode {
+    /// A trigger sends each change with `NOTIFY`.
+    Notify,
+    /// A trigger writes each change to an outbox table, in the same transaction.
+    Outbox,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct PgTarget {
+    /// Database URL, `postgres://user[:password]@host:port/database`; not needed with
+    /// `--print`.
+    #[arg(
+        long,
+        env = "HERALD_PG_URL",
+        hide_env_values = true,
+        required_unless_present = "print"
+    )]
+    url: Option<String>,
+    /// The table whose changes to send (`table` or `schema.table`); in outbox mode
+    /// without it, only the outbox is installed, for an application that writes it.
+    #[arg(long, value_parser = parse_table)]
+    table: Option<herald_postgres::TableName>,
+    #[arg(long, value_enum, default_value = "notify")]
+    mode: PgMode,
+    /// The channel: notified in notify mode (default `herald`), the outbox's wake-up
+    /// channel in outbox mode (default the outbox table's name).
+    #[arg(long, value_parser = parse_ident)]
+    channel: Option<herald_postgres::Ident>,
+    /// Outbox mode: the outbox table (default `public.herald_outbox`).
+    #[arg(long, value_parser = parse_outbox)]
+    outbox: Option<herald_postgres::Outbox>,
+    /// Key columns, comma-separated (default `id`): the change's `key`. Add the user
+    /// column to keep user-scoped events working for rows too large for `NOTIFY`.
+    #[arg(long, value_delimiter = ',', value_parser = parse_ident)]
+    key: Vec<herald_postgres::Ident>,
+    /// Print the SQL instead of running it (for review or a migration file).
+    #[arg(long)]
+    print: bool,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct PgUninstallArgs {
+    #[command(flatten)]
+    target: PgTarget,
+    /// Outbox mode: also drop the outbox and its positions, with rows not yet published.
+    #[arg(long)]
+    purge: bool,
+}
+
+fn parse_table(text: &str) -> Result<herald_postgres::TableName, String> {
+    herald_postgres::TableName::parse(text).map_err(|e| e.to_string())
+}
+
+fn parse_ident(text: &str) -> Result<herald_postgres::Ident, String> {
+    herald_postgres::Ident::new(text).map_err(|e| e.to_string())
+}
+
+fn parse_outbox(text: &str) -> Result<herald_postgres::Outbox, String> {
+    herald_postgres::TableName::parse(text)
+        .and_then(herald_postgres::Outbox::new)
+        .map_err(|e| e.to_string())
+}
 
 /// How long connecting may take: an unreachable host must not hang a deploy script.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub(crate) async fn run(command: PgCommand) -> ExitCode {
-    let (target, purge, install) = match command {
+pub(super) async fn run(args: PgArgs) -> ExitCode {
+    let (target, purge, install) = match args.command {
         PgCommand::Install(target) => (target, false, true),
         PgCommand::Uninstall(args) => (args.target, args.purge, false),
     };
@@ -181,16 +258,19 @@ mod tests {
     use clap::Parser as _;
 
     use super::*;
-    use crate::cli::{Cli, Command};
+
+    /// `herald pg` alone, as the command line parses it.
+    #[derive(Debug, clap::Parser)]
+    struct Pg {
+        #[command(flatten)]
+        args: PgArgs,
+    }
 
     fn target(args: &[&str]) -> (PgTarget, bool) {
-        let cli = Cli::try_parse_from(["herald", "pg"].iter().chain(args)).expect("parses");
-        match cli.command {
-            Command::Pg(pg) => match pg.command {
-                PgCommand::Install(target) => (target, false),
-                PgCommand::Uninstall(args) => (args.target, args.purge),
-            },
-            other => panic!("{other:?}"),
+        let pg = Pg::try_parse_from(["pg"].iter().chain(args)).expect("parses");
+        match pg.args.command {
+            PgCommand::Install(target) => (target, false),
+            PgCommand::Uninstall(args) => (args.target, args.purge),
         }
     }
 
@@ -257,10 +337,7 @@ mod tests {
                 "pg", "install", "--print", "--table", "t", "--mode", "listen",
             ],
         ] {
-            assert!(
-                Cli::try_parse_from(std::iter::once("herald").chain(bad.iter().copied())).is_err(),
-                "{bad:?}"
-            );
+            assert!(Pg::try_parse_from(bad.iter().copied()).is_err(), "{bad:?}");
         }
     }
 

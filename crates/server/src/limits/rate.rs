@@ -1,4 +1,4 @@
-//! Publish rate limits: a token bucket per publisher (per token in jwt mode, per client
+//! The publish rate limit: a token bucket per publisher (per token in jwt mode, per client
 //! address otherwise), kept in a concurrent map.
 
 use std::{
@@ -9,7 +9,7 @@ use std::{
 use dashmap::DashMap;
 use tokio::time::Instant;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 
 /// Past this many publishers tracked, buckets that have refilled are forgotten.
 const PRUNE_ABOVE: usize = 100_000;
@@ -51,8 +51,8 @@ impl RateLimiter {
         }
         let wanted = events as f64;
         if wanted > self.burst {
-            return Err(ApiError::too_large(
-                "batch_over_burst",
+            return Err(ApiError::new(
+                ErrorCode::BatchOverBurst,
                 format!(
                     "a batch of {events} events is over the publish burst of {}",
                     self.burst
@@ -73,11 +73,11 @@ impl RateLimiter {
         if tokens < wanted {
             let wait = Duration::from_secs_f64((wanted - tokens) / self.per_sec);
             *bucket = Bucket { tokens, at: now };
-            return Err(ApiError::too_many(
-                "rate_limited",
+            return Err(ApiError::new(
+                ErrorCode::RateLimited,
                 format!("publish rate limit of {} events/s reached", self.per_sec),
-                wait,
-            ));
+            )
+            .retry_after(wait));
         }
         *bucket = Bucket {
             tokens: tokens - wanted,
@@ -103,13 +103,16 @@ mod tests {
             limiter.take("a", 1).unwrap();
         }
         let err = limiter.take("a", 1).unwrap_err();
-        assert_eq!((err.code, err.status.as_u16()), ("rate_limited", 429));
+        assert_eq!(err.code, ErrorCode::RateLimited);
         assert_eq!(err.retry_after, Some(Duration::from_millis(100)));
         limiter.take("b", 5).unwrap();
         tokio::time::advance(Duration::from_millis(300)).await;
         limiter.take("a", 3).unwrap();
         assert!(limiter.take("a", 1).is_err());
-        assert_eq!(limiter.take("c", 6).unwrap_err().code, "batch_over_burst");
+        assert_eq!(
+            limiter.take("c", 6).unwrap_err().code,
+            ErrorCode::BatchOverBurst
+        );
         RateLimiter::new(0.0, 1).take("x", 1_000).unwrap();
     }
 }
