@@ -74,7 +74,10 @@ fn subscribe(streams: &Streams, caller: Caller, resume: Resume) -> Result<Respon
         let left = expires
             .duration_since(SystemTime::now())
             .unwrap_or_default();
-        stream = stream.until(tokio::time::Instant::now() + left);
+        // Past what the monotonic clock can represent, the token outlives the process.
+        if let Some(deadline) = tokio::time::Instant::now().checked_add(left) {
+            stream = stream.until(deadline);
+        }
     }
     Ok(herald_sse::reply(Metered {
         stream,

@@ -164,14 +164,19 @@ impl JwtAuth {
                 .map(Grant::Only)
                 .map_err(|e| invalid(&format!("claim herald.{name}: {e}")))
         };
+        // A signed `exp` can be any u64: past what a clock can represent, refuse it
+        // rather than overflow.
+        let expires = UNIX_EPOCH
+            .checked_add(Duration::from_secs(
+                claims.exp.saturating_add(self.validation.leeway),
+            ))
+            .ok_or_else(|| invalid("exp is past any representable time"))?;
         Ok(Identity {
             user: Some(user),
             subscribe: grant(claims.herald.subscribe, claims.flat_subscribe, "subscribe")?,
             publish: grant(claims.herald.publish, claims.flat_publish, "publish")?,
             admin: claims.herald.admin || claims.flat_admin.unwrap_or(false),
-            expires: Some(
-                UNIX_EPOCH + Duration::from_secs(claims.exp.saturating_add(self.validation.leeway)),
-            ),
+            expires: Some(expires),
             credential: None,
         })
     }
@@ -275,6 +280,31 @@ mod tests {
         )
         .unwrap();
         assert_eq!(why(&other), "invalid token: bad signature");
+    }
+
+    /// A token signed with `SECRET` whose `exp` is `exp`.
+    fn expiring_at(exp: u64) -> String {
+        let claims = serde_json::json!({"sub": "42", "exp": exp});
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::default(),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes()),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn an_exp_past_any_representable_time_is_refused_not_a_panic() {
+        for exp in [u64::MAX, 1 << 63, (1 << 63) - 1] {
+            let err = auth().verify(&expiring_at(exp)).unwrap_err();
+            assert_eq!(err.code, ErrorCode::InvalidToken, "exp {exp}");
+            assert_eq!(
+                err.message, "invalid token: exp is past any representable time",
+                "exp {exp}"
+            );
+        }
+        let far = auth().verify(&expiring_at(1 << 62)).unwrap();
+        assert!(far.expires.unwrap() > SystemTime::now());
     }
 
     #[test]
