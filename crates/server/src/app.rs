@@ -26,8 +26,6 @@ use crate::{
 pub(crate) struct App {
     pub(crate) config: Arc<Config>,
     pub(crate) bus: Bus,
-    /// The shared log, when the bus runs on Redis: for its metrics.
-    pub(crate) redis: Option<RedisLog>,
     pub(crate) auth: Arc<Authenticator>,
     pub(crate) metrics: Metrics,
     /// Ingresses publishing into `bus` by themselves.
@@ -82,7 +80,7 @@ impl App {
         };
         let bus = builder.build();
         let sources = Sources::start(config.sources.build()?, &bus);
-        let metrics = Metrics::new();
+        let metrics = Metrics::new(&bus, redis.as_ref());
         metrics.register_sources(sources.monitors());
         let stream_options = StreamOptions::default()
             .heartbeat(config.heartbeat())
@@ -96,7 +94,6 @@ impl App {
         let publish_rate = RateLimiter::new(limits.publish_rate_per_sec, limits.publish_burst);
         Ok(Self {
             bus,
-            redis,
             auth: Arc::new(auth),
             metrics,
             sources: Arc::new(sources),

@@ -1,73 +1,47 @@
-//! Prometheus metrics (names in SPEC §7), rendered in the text format at `/metrics`.
+//! Prometheus metrics, rendered in the text format at `/metrics`.
 //!
-//! Counters the bus keeps (published, delivered, resets) are copied in at scrape time,
-//! so the hot paths pay for one relaxed atomic add, not a registry lookup. The
-//! PostgreSQL sources' metrics come from a collector (`metrics/sources.rs`).
+//! What the server counts itself (connections, bytes sent, publish time, topics) lives in
+//! the registry. What the bus and the shared log count (published, delivered, resets,
+//! subscribers, Redis calls) is read from them at each scrape (`metrics/totals.rs`), and
+//! so are the PostgreSQL sources' numbers (`metrics/sources.rs`): no total is copied, so
+//! none can drift or double count.
 
 mod sources;
+mod totals;
 
-use prometheus::{
-    Counter, Encoder, Histogram, HistogramOpts, IntCounter, IntGauge, Registry, TextEncoder,
-};
+use herald_bus::Bus;
+use herald_redis::RedisLog;
+use prometheus::{Encoder, Histogram, HistogramOpts, IntCounter, IntGauge, Registry, TextEncoder};
 
 #[derive(Debug, Clone)]
 pub(crate) struct Metrics {
     registry: Registry,
     pub(crate) connections: IntGauge,
-    subscribers: IntGauge,
     topics: IntGauge,
-    published: IntCounter,
-    delivered: IntCounter,
-    resets: IntCounter,
     pub(crate) bytes_sent: IntCounter,
     pub(crate) publish_duration: Histogram,
-    log: LogMetrics,
-}
-
-/// The shared log's numbers (Redis); they stay 0 on the in-memory log.
-#[derive(Debug, Clone)]
-struct LogMetrics {
-    calls: IntCounter,
-    failures: IntCounter,
-    timeouts: IntCounter,
-    call_seconds: Counter,
-    tail_lag: IntGauge,
-    tail_failures: IntCounter,
-    appends_recovered: IntCounter,
-    appends_fenced: IntCounter,
-    appends_unknown: IntCounter,
 }
 
 impl Metrics {
-    pub(crate) fn new() -> Self {
+    /// The server's metrics, and the totals of `bus` and of its shared log `redis`.
+    pub(crate) fn new(bus: &Bus, redis: Option<&RedisLog>) -> Self {
         let registry = Registry::new();
-        let gauge = |name: &str, help: &str| {
-            let g = IntGauge::new(name, help).expect("valid metric name");
-            registry
-                .register(Box::new(g.clone()))
-                .expect("registered once");
-            g
+        let register = |metric: Box<dyn prometheus::core::Collector>| {
+            registry.register(metric).expect("registered once");
         };
-        let counter = |name: &str, help: &str| {
-            let c = IntCounter::new(name, help).expect("valid metric name");
-            registry
-                .register(Box::new(c.clone()))
-                .expect("registered once");
-            c
-        };
-        let connections = gauge("herald_connections", "Open SSE connections.");
-        let subscribers = gauge("herald_subscribers", "Subscribers registered on the bus.");
-        let topics = gauge(
+        let connections =
+            IntGauge::new("herald_connections", "Open SSE connections.").expect("valid name");
+        register(Box::new(connections.clone()));
+        let topics = IntGauge::new(
             "herald_topics",
             "Topics held in memory (retained events or exact subscribers).",
-        );
-        let published = counter("herald_events_published_total", "Events published.");
-        let delivered = counter(
-            "herald_events_delivered_total",
-            "Events handed to subscribers, history included.",
-        );
-        let resets = counter("herald_resets_total", "herald.reset notices sent.");
-        let bytes_sent = counter("herald_bytes_sent_total", "Bytes written to SSE streams.");
+        )
+        .expect("valid name");
+        register(Box::new(topics.clone()));
+        let bytes_sent =
+            IntCounter::new("herald_bytes_sent_total", "Bytes written to SSE streams.")
+                .expect("valid name");
+        register(Box::new(bytes_sent.clone()));
         let buckets = vec![
             0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1,
             0.25,
@@ -80,63 +54,17 @@ impl Metrics {
             .buckets(buckets),
         )
         .expect("valid histogram");
-        registry
-            .register(Box::new(publish_duration.clone()))
-            .expect("registered once");
-        let call_seconds = Counter::new(
-            "herald_log_call_seconds_total",
-            "Time spent in shared-log (Redis) calls.",
-        )
-        .expect("valid metric name");
-        registry
-            .register(Box::new(call_seconds.clone()))
-            .expect("registered once");
-        let log = LogMetrics {
-            calls: counter(
-                "herald_log_calls_total",
-                "Shared-log (Redis) calls; mean latency = call seconds / calls.",
-            ),
-            failures: counter(
-                "herald_log_call_failures_total",
-                "Shared-log calls that failed, timeouts included.",
-            ),
-            timeouts: counter(
-                "herald_log_call_timeouts_total",
-                "Shared-log calls that got no answer in time.",
-            ),
-            call_seconds,
-            tail_lag: gauge(
-                "herald_log_tail_lag",
-                "Events this node's tail is behind the newest it knows of.",
-            ),
-            tail_failures: counter(
-                "herald_log_tail_failures_total",
-                "Times the tail's Redis connection failed.",
-            ),
-            appends_recovered: counter(
-                "herald_log_appends_recovered_total",
-                "Appends whose reply was lost but were found stored (answered 200).",
-            ),
-            appends_fenced: counter(
-                "herald_log_appends_fenced_total",
-                "Appends whose reply was lost and that were cancelled before running (answered 503).",
-            ),
-            appends_unknown: counter(
-                "herald_log_appends_unknown_total",
-                "Appends whose outcome could not be settled (answered 504).",
-            ),
-        };
+        register(Box::new(publish_duration.clone()));
+        register(Box::new(totals::TotalsCollector::new(
+            bus.clone(),
+            redis.cloned(),
+        )));
         Self {
             registry,
             connections,
-            subscribers,
             topics,
-            published,
-            delivered,
-            resets,
             bytes_sent,
             publish_duration,
-            log,
         }
     }
 
@@ -149,50 +77,14 @@ impl Metrics {
         }
     }
 
-    /// Copies the bus's numbers in, then renders every metric.
-    pub(crate) fn render(
-        &self,
-        bus: herald_bus::Metrics,
-        topics: usize,
-        redis: Option<herald_redis::Stats>,
-    ) -> String {
-        self.subscribers
-            .set(i64::try_from(bus.subscribers).unwrap_or(i64::MAX));
+    /// Renders every metric, with `topics` topics held now.
+    pub(crate) fn render(&self, topics: usize) -> String {
         self.topics.set(i64::try_from(topics).unwrap_or(i64::MAX));
-        catch_up(&self.published, bus.published);
-        catch_up(&self.delivered, bus.delivered);
-        catch_up(&self.resets, bus.resets);
-        if let Some(r) = redis {
-            catch_up(&self.log.calls, r.calls);
-            catch_up(&self.log.failures, r.failures);
-            catch_up(&self.log.timeouts, r.timeouts);
-            catch_up(&self.log.tail_failures, r.tail_failures);
-            catch_up(&self.log.appends_recovered, r.appends_recovered);
-            catch_up(&self.log.appends_fenced, r.appends_fenced);
-            catch_up(&self.log.appends_unknown, r.appends_unknown);
-            let seconds = r.call_time.as_secs_f64();
-            if seconds > self.log.call_seconds.get() {
-                self.log
-                    .call_seconds
-                    .inc_by(seconds - self.log.call_seconds.get());
-            }
-            self.log
-                .tail_lag
-                .set(i64::try_from(r.tail_lag).unwrap_or(i64::MAX));
-        }
         let mut out = Vec::new();
         TextEncoder::new()
             .encode(&self.registry.gather(), &mut out)
             .expect("text encoding into a Vec cannot fail");
         String::from_utf8(out).expect("the text format is UTF-8")
-    }
-}
-
-/// Raises `counter` to `total`; the bus's totals only grow.
-fn catch_up(counter: &IntCounter, total: u64) {
-    let current = counter.get();
-    if total > current {
-        counter.inc_by(total - current);
     }
 }
 
@@ -202,8 +94,8 @@ mod tests {
 
     #[tokio::test]
     async fn renders_every_contract_name() {
-        let metrics = Metrics::new();
-        let text = metrics.render(herald_bus::Bus::new().metrics(), 3, None);
+        let metrics = Metrics::new(&Bus::new(), None);
+        let text = metrics.render(3);
         for name in [
             "herald_connections",
             "herald_subscribers",
@@ -224,6 +116,50 @@ mod tests {
         );
     }
 
+    /// The value of the sample `name` in `text`.
+    fn sample(text: &str, name: &str) -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_scrapes_read_the_bus_totals_exactly() {
+        use herald_bus::{Draft, Topic};
+        let bus = Bus::new();
+        let metrics = Metrics::new(&bus, None);
+        let publishes = 500;
+        let scrapers: Vec<_> = (0..20)
+            .map(|_| {
+                let metrics = metrics.clone();
+                tokio::task::spawn_blocking(move || {
+                    let mut last = 0.0;
+                    for _ in 0..50 {
+                        let now = sample(&metrics.render(0), "herald_events_published_total");
+                        assert!(now >= last, "a counter went down: {last} then {now}");
+                        assert!(now <= f64::from(publishes), "overcounted: {now}");
+                        last = now;
+                    }
+                })
+            })
+            .collect();
+        let topic = Topic::new("a").unwrap();
+        for i in 0..publishes {
+            bus.publish(Draft::new(topic.clone(), serde_json::json!(i)))
+                .await
+                .unwrap();
+        }
+        for scraper in scrapers {
+            scraper.await.unwrap();
+        }
+        let text = metrics.render(0);
+        assert_eq!(
+            sample(&text, "herald_events_published_total"),
+            f64::from(publishes)
+        );
+        assert_eq!(sample(&text, "herald_log_calls_total"), 0.0);
+    }
+
     #[tokio::test]
     async fn renders_each_source_under_its_name() {
         use herald_postgres::{Ident, Mapping, Mode, Outbox, PgSource};
@@ -239,9 +175,9 @@ mod tests {
         };
         let notify = source("orders", Mode::notify([Ident::new("herald").unwrap()]));
         let outbox = source("audit", Mode::outbox(Outbox::default()));
-        let metrics = Metrics::new();
+        let metrics = Metrics::new(&bus, None);
         metrics.register_sources(vec![notify.monitor(), outbox.monitor()]);
-        let text = metrics.render(bus.metrics(), 0, None);
+        let text = metrics.render(0);
         for line in [
             "herald_source_connected{source=\"orders\"} 0",
             "herald_source_connected{source=\"audit\"} 0",
@@ -259,10 +195,6 @@ mod tests {
         }
         // Not counted yet (never connected): left out rather than shown as 0.
         assert!(!text.contains("herald_source_outbox_lag"), "{text}");
-        assert_eq!(
-            text,
-            metrics.render(bus.metrics(), 0, None),
-            "scrapes do not add up"
-        );
+        assert_eq!(text, metrics.render(0), "scrapes do not add up");
     }
 }

@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use herald_bus::Bus;
 use herald_postgres::SourceStatus;
-use herald_redis::RedisLog;
 use serde_json::json;
 use warp::{Filter, Rejection, Reply, filters::BoxedFilter, reply::Response};
 
@@ -26,7 +25,6 @@ struct Ops {
     bus: Bus,
     sources: Arc<Sources>,
     metrics: Metrics,
-    redis: Option<RedisLog>,
 }
 
 pub(crate) fn routes(
@@ -36,7 +34,6 @@ pub(crate) fn routes(
         bus: app.bus.clone(),
         sources: app.sources.clone(),
         metrics: app.metrics.clone(),
-        redis: app.redis.clone(),
     };
     let with_ops = warp::any().map(move || ops.clone());
     let gate = Gate::new(app);
@@ -61,11 +58,7 @@ pub(crate) fn routes(
         .and(admin.clone())
         .and_then(|ops: Ops| async move {
             let stats = ops.bus.stats().await.map_err(reject)?;
-            let text = ops.metrics.render(
-                ops.bus.metrics(),
-                stats.topics.len(),
-                ops.redis.as_ref().map(RedisLog::stats),
-            );
+            let text = ops.metrics.render(stats.topics.len());
             let content_type = "text/plain; version=0.0.4; charset=utf-8";
             Ok::<_, Rejection>(
                 warp::reply::with_header(text, "content-type", content_type).into_response(),
