@@ -13,11 +13,11 @@ run:
 	@echo "  browser:   open http://127.0.0.1:8080/healthz, then in the console:"
 	@echo "             new EventSource('/events?topic=demo.>').onmessage = (e) => console.log(e.lastEventId, e.data)"
 	@echo
-	./target/release/herald serve
+	$(CARGO) run --release --quiet -p herald-server --bin herald -- serve
 
 ## Every test: unit, integration, end-to-end against the real binary, doctests.
+## Cargo builds the herald binary for the end-to-end tests (crates/server/tests).
 test:
-	$(CARGO) build -p herald-server --bin herald
 	$(CARGO) test --workspace
 
 ## Criterion benchmarks and a short load scenario (figures: docs/benchmarks.md).

@@ -7,15 +7,16 @@
 //! `GET /healthz` to answer 200. The child's stderr is forwarded through
 //! `eprintln!`, so the test harness shows its logs only when a test fails.
 //!
-//! The binary must be built first (`cargo build -p herald-server --bin
-//! herald`); [`herald_bin`] finds it beside the test executable, or at
-//! `HERALD_BIN`.
+//! It runs the binary it is given and guesses none: herald-server's own
+//! integration tests pass `env!("CARGO_BIN_EXE_herald")`, the path of the
+//! binary cargo builds for them, so a stale binary is never the one tested.
 //!
 //! ```no_run
 //! # async fn example() {
 //! use herald_testkit::server::Server;
 //!
-//! let server = Server::builder()
+//! // In herald-server's tests: `Server::builder(env!("CARGO_BIN_EXE_herald"))`.
+//! let server = Server::builder("target/debug/herald")
 //!     .config_toml("[sse]\nheartbeat_ms = 200\n")
 //!     .env("HERALD_RETENTION__MAX_EVENTS", "10")
 //!     .spawn()
@@ -28,6 +29,7 @@
 
 use std::{
     net::SocketAddr,
+    path::PathBuf,
     process::{ExitStatus, Stdio},
     sync::{Arc, Mutex},
     time::Duration,
@@ -51,14 +53,14 @@ pub const START_TIMEOUT: Duration = Duration::from_secs(20);
 pub const HEALTH_TIMEOUT: Duration = Duration::from_secs(10);
 const LISTENING: &str = "herald listening on http://";
 
-mod paths;
+mod temp_dir;
 
-use paths::TempDir;
-pub use paths::herald_bin;
+use temp_dir::TempDir;
 
 /// Configures and starts a [`Server`].
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ServerBuilder {
+    bin: PathBuf,
     config: Option<String>,
     envs: Vec<(String, String)>,
     args: Vec<String>,
@@ -96,7 +98,7 @@ impl ServerBuilder {
     /// message includes its stderr.
     pub async fn spawn(self) -> Server {
         let dir = TempDir::new();
-        let mut cmd = Command::new(herald_bin());
+        let mut cmd = Command::new(&self.bin);
         cmd.args(["serve", "--listen", "127.0.0.1:0"]);
         if let Some(toml) = &self.config {
             let file = dir.path().join("herald.toml");
@@ -118,7 +120,9 @@ impl ServerBuilder {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
-        let mut child = cmd.spawn().expect("spawn the herald binary");
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|err| panic!("cannot run {}: {err}", self.bin.display()));
         let pid = child.id().expect("a just-spawned child has a pid");
         let stderr = Arc::new(Mutex::new(Vec::new()));
         let stderr_task = tokio::spawn(forward_stderr(
@@ -181,14 +185,15 @@ pub struct Server {
 }
 
 impl Server {
-    /// A builder for a server with the given config, env and args.
-    pub fn builder() -> ServerBuilder {
-        ServerBuilder::default()
-    }
-
-    /// Starts a server with default settings.
-    pub async fn start() -> Self {
-        Self::builder().spawn().await
+    /// A builder for a server that runs the `herald` binary at `bin`, with
+    /// the config, env and args set on it.
+    pub fn builder(bin: impl Into<PathBuf>) -> ServerBuilder {
+        ServerBuilder {
+            bin: bin.into(),
+            config: None,
+            envs: Vec::new(),
+            args: Vec::new(),
+        }
     }
 
     /// The address it listens on.

@@ -1,12 +1,31 @@
-//! Helpers shared by the end-to-end tests.
+//! Helpers shared by the end-to-end tests: the binary under test, servers running it,
+//! metrics and event data.
 
-#![allow(dead_code, unreachable_pub)]
+#![allow(
+    dead_code,
+    unreachable_pub,
+    reason = "each test file compiles this module into its own crate and uses part of it"
+)]
 
 use std::time::Duration;
 
-use herald_testkit::server::Server;
+use herald_testkit::server::{Server, ServerBuilder};
 
 pub mod pg;
+
+/// The `herald` binary under test: the one cargo builds for this package's integration
+/// tests, so it is never stale.
+pub const HERALD: &str = env!("CARGO_BIN_EXE_herald");
+
+/// A [`Server`] builder that runs [`HERALD`].
+pub fn herald() -> ServerBuilder {
+    Server::builder(HERALD)
+}
+
+/// Starts [`HERALD`] with default settings.
+pub async fn start() -> Server {
+    herald().spawn().await
+}
 
 /// How long any single expected thing may take.
 pub const WAIT: Duration = Duration::from_secs(5);

@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use browser_support::{
     Browser, PAGE_WAIT, PageEvent, Probe, Site, bounded, cors_for, data, ids, probe_site, text,
 };
-use herald_testkit::{http, proxy::Proxy, server::Server};
+use herald_testkit::{http, proxy::Proxy};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 use support::{metric, wait_metric};
@@ -52,7 +52,7 @@ async fn eventsource_gets_unnamed_events_by_onmessage_and_named_ones_by_listener
     };
     bounded(async {
         let site = probe_site().await;
-        let server = Server::builder()
+        let server = support::herald()
             .config_toml(cors_for(&site.origin()))
             .spawn()
             .await;
@@ -106,7 +106,7 @@ async fn ten_topics_share_one_connection_while_another_tab_keeps_working() {
     };
     bounded(async {
         let site = probe_site().await;
-        let server = Server::builder()
+        let server = support::herald()
             .config_toml(cors_for(&site.origin()))
             .spawn()
             .await;
@@ -180,7 +180,7 @@ async fn browser_reconnects_after_a_network_drop_and_gets_every_event_exactly_on
         let site = probe_site().await;
         // A short retry hint, so that the browser comes back soon after each cut.
         let config = format!("{}[sse]\nretry_ms = 100\n", cors_for(&site.origin()));
-        let server = Server::builder().config_toml(config).spawn().await;
+        let server = support::herald().config_toml(config).spawn().await;
         let proxy = Proxy::start(server.addr()).await;
         browser.goto(&site.url("/probe.html")).await;
         let page = Probe(&browser);
@@ -241,7 +241,7 @@ async fn jwt_works_by_cookie_and_by_access_token_and_without_it_the_page_gets_an
             "[auth]\nmode = \"jwt\"\nhs256_secret = \"{SECRET}\"\n{}",
             cors_for(&site.origin())
         );
-        let server = Server::builder().config_toml(config).spawn().await;
+        let server = support::herald().config_toml(config).spawn().await;
         let alice = token("alice", &["inbox.alice"], &[]);
         browser.goto(&site.url("/probe.html")).await;
         let page = Probe(&browser);
@@ -336,7 +336,7 @@ async fn console_connects_publishes_from_its_form_and_shows_the_event() {
         return;
     };
     bounded(async {
-        let server = Server::start().await;
+        let server = support::start().await;
         browser.goto(&server.url("/")).await;
         let title = browser.eval("return document.title", json!([])).await;
         assert_eq!(title, "Herald console");
@@ -472,7 +472,7 @@ async fn console_shows_its_reconnect_and_resumes_without_loss() {
         return;
     };
     bounded(async {
-        let server = Server::builder()
+        let server = support::herald()
             .config_toml("[sse]\nretry_ms = 100\n")
             .spawn()
             .await;
@@ -539,7 +539,7 @@ async fn console_shows_its_reconnect_and_resumes_without_loss() {
 
 #[tokio::test]
 async fn console_serves_its_files_and_can_be_turned_off() {
-    let server = Server::start().await;
+    let server = support::start().await;
     for (path, content_type) in [
         ("/", "text/html; charset=utf-8"),
         ("/console/app.js", "text/javascript; charset=utf-8"),
@@ -563,7 +563,7 @@ async fn console_serves_its_files_and_can_be_turned_off() {
         .await
         .assert_error(405, "method_not_allowed");
 
-    let off = Server::builder()
+    let off = support::herald()
         .config_toml("[console]\nenabled = false\n")
         .spawn()
         .await;
@@ -580,7 +580,7 @@ async fn example_page_lists_notifications_and_closes_the_export_on_end() {
         return;
     };
     bounded(async {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/browser");
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/browser");
         let read = |name: &str| std::fs::read(dir.join(name)).expect("an example file");
         let site = Site::serve(vec![
             ("/", "text/html; charset=utf-8", read("index.html")),
@@ -593,7 +593,7 @@ async fn example_page_lists_notifications_and_closes_the_export_on_end() {
         .await;
         // Short heartbeats, so Herald notices a closed stream soon.
         let config = format!("{}[sse]\nheartbeat_ms = 200\n", cors_for(&site.origin()));
-        let server = Server::builder().config_toml(config).spawn().await;
+        let server = support::herald().config_toml(config).spawn().await;
         browser
             .goto(&site.url(&format!("/?herald={}&user=alice", server.url(""))))
             .await;

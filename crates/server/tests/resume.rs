@@ -33,7 +33,7 @@ fn numbers(from: usize, to: usize) -> Vec<String> {
 
 #[tokio::test]
 async fn resume_with_last_event_id_across_six_topics_has_no_gap_and_no_duplicate() {
-    let server = Server::start().await;
+    let server = support::start().await;
     let mut first = server.subscribe(&SELECTORS).await;
     publish_round(&server, 0, 12).await;
     let seen = first.collect_events(12, WAIT).await;
@@ -66,7 +66,7 @@ async fn resume_with_last_event_id_across_six_topics_has_no_gap_and_no_duplicate
 
 #[tokio::test]
 async fn every_query_spelling_of_the_last_event_id_resumes() {
-    let server = Server::start().await;
+    let server = support::start().await;
     let ids = publish_round(&server, 0, 4).await;
     for param in ["lastEventId", "lastEventID", "last_event_id"] {
         let path = format!(
@@ -87,7 +87,7 @@ async fn every_query_spelling_of_the_last_event_id_resumes() {
 
 #[tokio::test]
 async fn resume_past_retention_starts_with_a_reset() {
-    let server = Server::builder()
+    let server = support::herald()
         .config_toml("[retention]\nmax_events = 5\n")
         .spawn()
         .await;
@@ -123,7 +123,7 @@ async fn resume_past_retention_starts_with_a_reset() {
 
 #[tokio::test]
 async fn an_unknown_id_gets_a_reset_then_all_retained_events() {
-    let server = Server::start().await;
+    let server = support::start().await;
     publish_round(&server, 0, 3).await;
     for stale in ["0-17", "deadbeef-3", "not-an-id"] {
         let path = events_path(&["a", "b.*", "c.>"]);
@@ -143,12 +143,12 @@ async fn an_unknown_id_gets_a_reset_then_all_retained_events() {
 /// (which reconnects with Last-Event-ID by itself) ends up with every event exactly once.
 #[tokio::test]
 async fn a_client_behind_a_dropping_network_loses_nothing() {
-    let server = Server::builder()
+    let server = support::herald()
         .config_toml("[sse]\nretry_ms = 50\n")
         .spawn()
         .await;
     let proxy = Proxy::start(server.addr()).await;
-    let cli = tokio::process::Command::new(herald_testkit::server::herald_bin())
+    let cli = tokio::process::Command::new(support::HERALD)
         .args(["subscribe", "--json", "--count", "300", "--url"])
         .arg(format!("http://{}", proxy.addr()))
         .args(SELECTORS)

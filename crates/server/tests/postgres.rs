@@ -9,7 +9,7 @@ use std::{process::Stdio, sync::Arc, time::Duration};
 use herald_postgres::{InstallOptions, Outbox, TableName, install};
 use herald_sse::Event;
 use herald_testkit::{
-    server::{Server, herald_bin},
+    server::Server,
     sse::{SseClient, events_path},
 };
 use serde_json::{Value, json};
@@ -63,7 +63,7 @@ fn parse(table: &str) -> TableName {
 
 /// Starts herald with `toml` and waits until `/readyz` says every source is connected.
 async fn start(toml: &str) -> Server {
-    let server = Server::builder()
+    let server = support::herald()
         .config_toml(format!("[sse]\nretry_ms = 100\n{toml}"))
         .spawn()
         .await;
@@ -534,7 +534,7 @@ async fn a_source_that_cannot_connect_leaves_herald_serving_but_not_ready_until_
     let url = format!("postgres://{role}:secret@{host}:{port}/{dbname}");
     let toml =
         notify_source(&db, &name, "").replace(&format!("\"{}\"", db.url), &format!("\"{url}\""));
-    let server = Server::builder().config_toml(toml).spawn().await;
+    let server = support::herald().config_toml(toml).spawn().await;
 
     let mut down = server.get("/readyz").await.assert_status(503).json();
     while down["sources"][0]["last_error"].is_null() {
@@ -572,7 +572,7 @@ async fn a_bad_source_setting_stops_herald_at_startup_naming_the_source() {
          mode = \"notify\"\ntopic = \"db.{tabel}.{op}\"\n",
     )
     .expect("write config");
-    let run = tokio::process::Command::new(herald_bin())
+    let run = tokio::process::Command::new(support::HERALD)
         .args(["serve", "--listen", "127.0.0.1:0", "--config"])
         .arg(&file)
         .stdin(Stdio::null())

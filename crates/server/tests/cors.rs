@@ -1,10 +1,12 @@
 //! CORS: browsers on an allowed origin may subscribe and publish with credentials.
 
-use herald_testkit::{http, server::Server};
+mod support;
+
+use herald_testkit::http;
 
 #[tokio::test]
 async fn preflight_from_an_allowed_origin_passes_and_others_fail() {
-    let server = Server::builder()
+    let server = support::herald()
         .config_toml("[cors]\nallowed_origins = [\"http://app.example\"]\n")
         .spawn()
         .await;

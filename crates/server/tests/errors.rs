@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use herald_testkit::{
     http,
-    server::Server,
     sse::{SseClient, events_path},
 };
 use serde_json::json;
@@ -16,7 +15,7 @@ const CONFIG: &str = "[limits]\nmax_body_bytes = 2048\nmax_event_bytes = 100\nma
 
 #[tokio::test]
 async fn bad_input_is_refused_clearly_and_live_streams_keep_going() {
-    let server = Server::builder().config_toml(CONFIG).spawn().await;
+    let server = support::herald().config_toml(CONFIG).spawn().await;
     let mut live = server.subscribe(&["t"]).await;
     let post = |body: String| {
         let addr = server.addr();
@@ -117,7 +116,7 @@ async fn bad_input_is_refused_clearly_and_live_streams_keep_going() {
 
 #[tokio::test]
 async fn the_connection_limit_answers_429_and_frees_up() {
-    let server = Server::builder().config_toml(CONFIG).spawn().await;
+    let server = support::herald().config_toml(CONFIG).spawn().await;
     let mut open = Vec::new();
     for _ in 0..3 {
         open.push(server.subscribe(&["t"]).await);

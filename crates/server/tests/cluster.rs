@@ -38,7 +38,7 @@ async fn node(url: &str, prefix: &str) -> Server {
     let config = format!(
         "[log]\nkind = \"redis\"\nurl = \"{url}\"\nkey_prefix = \"{prefix}\"\ncall_timeout_ms = 500\n[sse]\nretry_ms = 100\n"
     );
-    Server::builder().config_toml(config).spawn().await
+    support::herald().config_toml(config).spawn().await
 }
 
 async fn cluster(n: usize) -> Vec<Server> {

@@ -5,12 +5,11 @@ mod support;
 
 use std::{process::Output, time::Duration};
 
-use herald_testkit::server::{Server, herald_bin};
 use support::pg::Db;
 use tokio::process::Command;
 
 async fn herald(args: &[&str]) -> Output {
-    let run = Command::new(herald_bin())
+    let run = Command::new(support::HERALD)
         .args(args)
         .env_remove("HERALD_URL")
         .output();
@@ -26,7 +25,7 @@ fn stdout(o: &Output) -> String {
 
 #[tokio::test]
 async fn publish_prints_the_id_and_subscribe_prints_the_events() {
-    let server = Server::start().await;
+    let server = support::start().await;
     let url = format!("http://{}", server.addr());
     let subscriber = {
         let url = url.clone();
@@ -61,7 +60,7 @@ async fn publish_prints_the_id_and_subscribe_prints_the_events() {
 
 #[tokio::test]
 async fn subscribe_resumes_from_a_given_id_and_prints_json_lines() {
-    let server = Server::start().await;
+    let server = support::start().await;
     let url = format!("http://{}", server.addr());
     let mut ids = Vec::new();
     for i in 0..3 {
@@ -96,7 +95,7 @@ async fn subscribe_resumes_from_a_given_id_and_prints_json_lines() {
 
 #[tokio::test]
 async fn exit_codes_tell_refused_from_unreachable() {
-    let server = Server::start().await;
+    let server = support::start().await;
     let url = format!("http://{}", server.addr());
     let refused = herald(&["publish", "--url", &url, "bad..topic", "x"]).await;
     assert_eq!(refused.status.code(), Some(1));
@@ -120,7 +119,7 @@ async fn exit_codes_tell_refused_from_unreachable() {
 
 /// `herald pg ARGS…`, without `HERALD_PG_URL` from the test's environment.
 async fn pg(args: &[&str]) -> Output {
-    let run = Command::new(herald_bin())
+    let run = Command::new(support::HERALD)
         .arg("pg")
         .args(args)
         .env_remove("HERALD_PG_URL")

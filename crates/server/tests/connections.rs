@@ -6,7 +6,6 @@ mod support;
 
 use std::time::Duration;
 
-use herald_testkit::server::Server;
 use serde_json::json;
 use support::{WAIT, wait_metric};
 use tokio::{
@@ -40,7 +39,7 @@ async fn read_until(stream: &mut TcpStream, seen: &mut Vec<u8>, needle: &str) {
 
 #[tokio::test]
 async fn a_stream_on_a_reused_keep_alive_connection_is_served_by_hyper() {
-    let server = Server::start().await;
+    let server = support::start().await;
     let mut stream = TcpStream::connect(server.addr()).await.unwrap();
     stream
         .write_all(b"GET /healthz HTTP/1.1\r\nHost: h\r\n\r\n")
@@ -66,7 +65,7 @@ async fn a_stream_on_a_reused_keep_alive_connection_is_served_by_hyper() {
 
 #[tokio::test]
 async fn http10_clients_get_a_stream_delimited_by_close() {
-    let server = Server::start().await;
+    let server = support::start().await;
     let mut stream = TcpStream::connect(server.addr()).await.unwrap();
     stream
         .write_all(b"GET /events?topic=old HTTP/1.0\r\n\r\n")
@@ -94,7 +93,7 @@ async fn http10_clients_get_a_stream_delimited_by_close() {
 
 #[tokio::test]
 async fn a_head_that_arrives_in_pieces_is_served() {
-    let server = Server::start().await;
+    let server = support::start().await;
     let mut stream = TcpStream::connect(server.addr()).await.unwrap();
     for piece in [
         "GE",
@@ -114,7 +113,7 @@ async fn a_head_that_arrives_in_pieces_is_served() {
 
 #[tokio::test]
 async fn an_events_request_with_a_body_still_gets_an_answer() {
-    let server = Server::start().await;
+    let server = support::start().await;
     let mut stream = TcpStream::connect(server.addr()).await.unwrap();
     stream
         .write_all(b"GET /events?topic=odd HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n\r\nbody")
@@ -130,7 +129,7 @@ async fn an_events_request_with_a_body_still_gets_an_answer() {
 
 #[tokio::test]
 async fn errors_on_the_streaming_path_are_json_and_close_the_connection() {
-    let server = Server::start().await;
+    let server = support::start().await;
     let mut stream = TcpStream::connect(server.addr()).await.unwrap();
     stream
         .write_all(b"GET /events HTTP/1.1\r\nHost: h\r\n\r\n")
@@ -155,7 +154,7 @@ async fn errors_on_the_streaming_path_are_json_and_close_the_connection() {
 #[tokio::test]
 async fn clients_that_leave_idle_streams_free_their_connections_at_once() {
     // No heartbeat for a minute: only reading the socket can notice the clients leave.
-    let server = Server::builder()
+    let server = support::herald()
         .config_toml("[sse]\nheartbeat_ms = 60000\n")
         .spawn()
         .await;

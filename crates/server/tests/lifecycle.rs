@@ -4,13 +4,12 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use herald_testkit::server::Server;
 use serde_json::json;
 use support::{WAIT, data, metric, wait_metric};
 
 #[tokio::test]
 async fn disconnecting_clients_are_unsubscribed_at_once() {
-    let server = Server::start().await;
+    let server = support::start().await;
     let clients = vec![
         server.subscribe(&["a"]).await,
         server.subscribe(&["a", "b.*"]).await,
@@ -29,7 +28,7 @@ async fn disconnecting_clients_are_unsubscribed_at_once() {
 
 #[tokio::test]
 async fn health_readiness_and_metrics_answer() {
-    let server = Server::start().await;
+    let server = support::start().await;
     server.get("/healthz").await.assert_status(200);
     assert_eq!(
         server.get("/readyz").await.assert_status(200).json()["status"],
@@ -50,7 +49,7 @@ async fn health_readiness_and_metrics_answer() {
 
 #[tokio::test]
 async fn batches_are_published_atomically_in_order() {
-    let server = Server::start().await;
+    let server = support::start().await;
     let mut client = server.subscribe(&[">"]).await;
     let batch = json!([{"topic": "a", "data": "1"}, {"topic": "b", "data": "2"}, {"topic": "a", "data": "3"}]);
     let res = server.post_json("/publish", &batch.to_string()).await;
@@ -70,7 +69,7 @@ async fn batches_are_published_atomically_in_order() {
 
 #[tokio::test]
 async fn sigterm_ends_every_stream_and_exits_zero_within_the_grace_period() {
-    let mut server = Server::builder()
+    let mut server = support::herald()
         .config_toml("[shutdown]\ngrace_ms = 3000\n")
         .spawn()
         .await;

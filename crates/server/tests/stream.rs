@@ -4,13 +4,13 @@ mod support;
 
 use std::time::Duration;
 
-use herald_testkit::{server::Server, sse::SseClient};
+use herald_testkit::sse::SseClient;
 use serde_json::json;
 use support::{WAIT, data};
 
 #[tokio::test]
 async fn a_published_event_arrives_as_exact_sse_bytes() {
-    let server = Server::start().await;
+    let server = support::start().await;
     let mut client = SseClient::connect(server.addr(), "/events?topic=orders.created", &[])
         .await
         .unwrap();
@@ -56,7 +56,7 @@ async fn a_published_event_arrives_as_exact_sse_bytes() {
 
 #[tokio::test]
 async fn many_topics_and_wildcards_share_one_connection() {
-    let server = Server::start().await;
+    let server = support::start().await;
     let mut client = server
         .subscribe(&["orders.*", "users.>", "stock.eu.fr", "*.audit"])
         .await;
@@ -86,7 +86,7 @@ async fn many_topics_and_wildcards_share_one_connection() {
 
 #[tokio::test]
 async fn user_and_connection_audiences_reach_only_their_audience() {
-    let server = Server::start().await;
+    let server = support::start().await;
     let path = |user: &str| format!("/events?topic=users.*.inbox&user={user}");
     let mut alice = SseClient::connect(server.addr(), &path("alice"), &[])
         .await
@@ -127,7 +127,7 @@ async fn user_and_connection_audiences_reach_only_their_audience() {
 
 #[tokio::test]
 async fn an_idle_stream_gets_heartbeats() {
-    let server = Server::builder()
+    let server = support::herald()
         .config_toml("[sse]\nheartbeat_ms = 150\n")
         .spawn()
         .await;
@@ -139,7 +139,7 @@ async fn an_idle_stream_gets_heartbeats() {
 
 #[tokio::test]
 async fn a_thousand_subscribers_each_receive_every_event_in_order() {
-    let server = Server::start().await;
+    let server = support::start().await;
     let mut readers = Vec::new();
     for _ in 0..1000 {
         let client = server.subscribe(&["load.>"]).await;

@@ -2,7 +2,11 @@
 //! static site for pages Herald does not serve ([`Site`]), and the probe page whose
 //! EventSources record what they receive ([`Probe`]).
 
-#![allow(dead_code, unreachable_pub)]
+#![allow(
+    dead_code,
+    unreachable_pub,
+    reason = "browser.rs uses part of this module, whose `pub` items are its interface to that file"
+)]
 
 mod site;
 mod webdriver;

@@ -6,11 +6,7 @@ mod support;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
-use herald_testkit::{
-    http,
-    server::{Server, herald_bin},
-    sse::SseClient,
-};
+use herald_testkit::{http, server::Server, sse::SseClient};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 use support::{WAIT, data};
@@ -25,7 +21,7 @@ fn now() -> u64 {
 }
 
 fn fixture(name: &str) -> String {
-    format!("{}/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
+    format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
 }
 
 fn claims(sub: &str, subscribe: &[&str], publish: &[&str]) -> Value {
@@ -46,7 +42,7 @@ fn jwt_config(extra: &str) -> String {
 }
 
 async fn jwt_server(extra: &str) -> Server {
-    Server::builder()
+    support::herald()
         .config_toml(jwt_config(extra))
         .spawn()
         .await
@@ -281,7 +277,7 @@ async fn rs256_and_es256_keys_verify_and_algorithm_confusion_fails() {
             "[auth]\nmode = \"jwt\"\nalgorithms = [\"{name}\"]\npublic_key_pem = \"{}\"\n",
             fixture(public)
         );
-        let server = Server::builder().config_toml(config).spawn().await;
+        let server = support::herald().config_toml(config).spawn().await;
         let pem = std::fs::read(fixture(private)).unwrap();
         let key = match alg {
             Algorithm::RS256 => EncodingKey::from_rsa_pem(&pem).unwrap(),
@@ -376,7 +372,7 @@ async fn stats_can_be_admin_only() {
 #[tokio::test]
 async fn herald_token_mints_a_working_token() {
     let server = jwt_server("").await;
-    let out = tokio::process::Command::new(herald_bin())
+    let out = tokio::process::Command::new(support::HERALD)
         .args([
             "token",
             "--sub",
