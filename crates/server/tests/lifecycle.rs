@@ -27,6 +27,36 @@ async fn disconnecting_clients_are_unsubscribed_at_once() {
 }
 
 #[tokio::test]
+async fn counters_are_exact_however_many_scrapes_run_at_once() {
+    let server = std::sync::Arc::new(support::start().await);
+    let publishes = 300;
+    let scrapers: Vec<_> = (0..20)
+        .map(|_| {
+            let server = server.clone();
+            tokio::spawn(async move {
+                let mut last = 0.0;
+                for _ in 0..15 {
+                    let now = metric(&server, "herald_events_published_total").await;
+                    assert!(now >= last, "a counter went down: {last} then {now}");
+                    assert!(now <= f64::from(publishes), "overcounted: {now}");
+                    last = now;
+                }
+            })
+        })
+        .collect();
+    for i in 0..publishes {
+        server.publish(json!({"topic": "m", "data": i})).await;
+    }
+    for scraper in scrapers {
+        scraper.await.unwrap();
+    }
+    assert_eq!(
+        metric(&server, "herald_events_published_total").await,
+        f64::from(publishes)
+    );
+}
+
+#[tokio::test]
 async fn health_readiness_and_metrics_answer() {
     let server = support::start().await;
     server.get("/healthz").await.assert_status(200);

@@ -239,6 +239,27 @@ async fn a_stream_ends_when_its_token_expires() {
 }
 
 #[tokio::test]
+async fn an_exp_past_any_representable_time_is_a_401_not_a_crash() {
+    let server = jwt_server("").await;
+    for exp in [u64::MAX, 1u64 << 63] {
+        let mut token_claims = claims("alice", &["t"], &[]);
+        token_claims["exp"] = json!(exp);
+        open(&server, "topic=t", &hs256(&token_claims))
+            .await
+            .assert_error(401, "invalid_token");
+    }
+    // Far but representable, up to the last second a clock can hold: a stream its token
+    // does not end (the deadline saturates).
+    for exp in [(1u64 << 63) - 1, 1u64 << 62] {
+        let mut far = claims("alice", &["t"], &[]);
+        far["exp"] = json!(exp);
+        let mut client = open(&server, "topic=t", &hs256(&far)).await;
+        client.expect_connected(WAIT).await;
+    }
+    server.get("/healthz").await.assert_status(200);
+}
+
+#[tokio::test]
 async fn tokens_work_by_cookie_and_by_query_parameter() {
     let server = jwt_server("cookie = \"session\"\n").await;
     let token = hs256(&claims("alice", &["t"], &[]));
