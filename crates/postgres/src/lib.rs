@@ -6,8 +6,9 @@
 //! - **Notify** ([`Mode::Notify`]): `LISTEN` on channels that triggers `NOTIFY` with
 //!   `{"schema","table","op","key","row","at"}`. Low latency, nothing to store. A change
 //!   that happens while Herald is disconnected is gone: after a reconnect the source
-//!   publishes a `herald.reset` event (`{"reason":"source_reconnected"}`) on the topics
-//!   it feeds, so clients refetch. A row that does not fit the 8,000-byte `NOTIFY` limit
+//!   publishes a `herald.reset` event
+//!   (`{"reason":"source_reconnected","missed_since":"<id>"}`, built by
+//!   [`herald_bus::control`]) on the topics it feeds, so clients refetch. A row that does not fit the 8,000-byte `NOTIFY` limit
 //!   arrives as its key with `"truncated": true`.
 //! - **Outbox** ([`Mode::Outbox`]): changes are rows of an outbox table written in the
 //!   application's own transaction (by the application, or by an installed trigger).

@@ -54,9 +54,9 @@ mod stream;
 
 pub use encode::{Frame, comment, retry};
 pub use error::Error;
+/// The control event types, owned by [`herald_bus::control`].
+pub use herald_bus::control::{CONNECTED, RESET};
 pub use item::{Event, Item};
 pub use parse::Parser;
 pub use reply::{LAST_EVENT_ID_PARAMS, reply, resume, resume_from};
-pub use stream::{
-    CONNECTED, EventStream, RESET, StreamOptions, encode, encode_event, encode_reset,
-};
+pub use stream::{EventStream, StreamOptions, encode, encode_event, encode_reset};
