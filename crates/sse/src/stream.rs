@@ -45,13 +45,18 @@ impl Default for StreamOptions {
     /// A heartbeat every 15 s and a retry hint of 2 s plus jitter.
     fn default() -> Self {
         Self {
-            heartbeat: Duration::from_secs(15),
-            retry: Duration::from_secs(2),
+            heartbeat: Self::DEFAULT_HEARTBEAT,
+            retry: Self::DEFAULT_RETRY,
         }
     }
 }
 
 impl StreamOptions {
+    /// Default [`StreamOptions::heartbeat`]: 15 s.
+    pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(15);
+    /// Default [`StreamOptions::retry`] base: 2 s.
+    pub const DEFAULT_RETRY: Duration = Duration::from_secs(2);
+
     /// Sends a heartbeat comment at the end of each period of this length in which
     /// nothing else was written.
     pub fn heartbeat(mut self, every: Duration) -> Self {

@@ -30,11 +30,18 @@ pub struct Retention {
     pub max_age: Duration,
 }
 
+impl Retention {
+    /// Default [`Retention::max_events`]: 1,000 events per topic.
+    pub const DEFAULT_MAX_EVENTS: usize = 1000;
+    /// Default [`Retention::max_age`]: one hour.
+    pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(3600);
+}
+
 impl Default for Retention {
     fn default() -> Self {
         Self {
-            max_events: 1000,
-            max_age: Duration::from_secs(3600),
+            max_events: Self::DEFAULT_MAX_EVENTS,
+            max_age: Self::DEFAULT_MAX_AGE,
         }
     }
 }
