@@ -34,6 +34,7 @@
 //! - `source`: [`PgSource`], its builder, [`Mode`] and [`PgSourceHandle`]; the
 //!   reconnect loop, with `source/notify.rs` and `source/outbox.rs` for the two modes.
 //! - `mapping`, `template`: [`Mapping`], [`DataShape`] and [`Template`]: change to draft.
+//! - `change`: a change as the triggers describe it, read from its JSON payload.
 //! - `outbox`: [`Outbox`], the outbox table and how it is read.
 //! - `install`: [`InstallOptions`], [`install_sql`], [`uninstall_sql`].
 //! - `ident`: [`Ident`] and [`TableName`], the only names that reach SQL text.
@@ -80,6 +81,7 @@
 //! # }
 //! ```
 
+mod change;
 mod error;
 mod ident;
 mod install;
