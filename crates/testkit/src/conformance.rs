@@ -8,11 +8,12 @@
 //! the whole stream, so these checks only rely on what both mean for one busy topic). A
 //! closure `|retention| async move { … }` is a factory.
 //!
-//! ```ignore
+//! ```no_run
 //! // tests/memory_log.rs
 //! use herald_bus::{MemoryLog, Retention};
 //!
 //! herald_testkit::conformance_tests!(|retention: Retention| async move { MemoryLog::new(retention) });
+//! # fn main() {}
 //! ```
 //!
 //! The calling crate needs `tokio` (with `macros` and `rt-multi-thread`) among its
@@ -66,10 +67,11 @@ where
 /// One `#[tokio::test]` per rule of the suite, each named after its rule and run on logs
 /// from the [`Factory`] `$factory` (an expression, evaluated once per test).
 ///
-/// ```ignore
+/// ```no_run
 /// herald_testkit::conformance_tests!(|retention: herald_bus::Retention| async move {
 ///     herald_bus::MemoryLog::new(retention)
 /// });
+/// # fn main() {}
 /// ```
 #[macro_export]
 macro_rules! conformance_tests {
