@@ -27,6 +27,8 @@
 //! - [`event`](Event): [`Draft`], [`Event`], [`EventName`], [`Data`].
 //! - [`audience`](Audience): [`Audience`], [`UserId`], [`ConnectionId`].
 //! - [`id`](EventId): ids as `(epoch, offset)`.
+//! - [`control`]: Herald's own events (`herald.connected`, `herald.reset`), the reserved
+//!   `herald.` prefix and their data bodies.
 //! - [`log`]: the [`Log`] seam and the in-memory [`MemoryLog`].
 //! - `bus`: the [`Bus`] handle and its dispatcher; `registry`, `trie`, `mailbox`: who
 //!   receives what, and the bounded per-subscriber buffer.
@@ -58,6 +60,7 @@
 
 mod audience;
 mod bus;
+pub mod control;
 mod error;
 mod event;
 mod id;

@@ -3,10 +3,11 @@
 //! A log assigns ids, keeps bounded history, answers history reads, and streams every
 //! appended event to the bus's dispatcher through its [`Tail`]. The in-memory log
 //! ([`MemoryLog`]) is the embedded default; a shared log (a Redis Stream) lets several
-//! nodes serve one ordered stream. Every implementation runs the conformance suite in
-//! `herald-testkit`.
+//! nodes serve one ordered stream. Every implementation follows the read rule of
+//! [`scan`] ([`Start`], [`Scan`]) and runs the conformance suite in `herald-testkit`.
 
 pub mod memory;
+pub mod scan;
 
 use std::{fmt, sync::Arc};
 
@@ -15,6 +16,7 @@ use futures_util::stream::BoxStream;
 use crate::{ConnectionId, Event, EventId, Selector, Topic, UserId, error::LogError, event::Draft};
 
 pub use memory::{MemoryLog, Retention};
+pub use scan::{SCAN_FACTOR, Scan, Start};
 
 /// The ordered, bounded event log a [`Bus`](crate::Bus) publishes into.
 ///

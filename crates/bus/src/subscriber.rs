@@ -136,7 +136,8 @@ pub enum Delivery {
 }
 
 /// A notice that events were missed, sent before any newer event (SSE
-/// `event: herald.reset`).
+/// `event: herald.reset`, whose data [`control::reset_data`](crate::control::reset_data)
+/// writes).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reset {
     /// Why.
@@ -153,14 +154,19 @@ pub enum ResetReason {
     Retention,
     /// The position is not one of this bus's (from before a restart, or malformed).
     UnknownId,
+    /// An ingress lost its source of changes for a while (a PostgreSQL source
+    /// reconnected): changes made meanwhile never became events.
+    SourceReconnected,
 }
 
 impl ResetReason {
-    /// The reason as it goes on the wire: `retention` or `unknown_id`.
+    /// The reason as it goes on the wire: `retention`, `unknown_id` or
+    /// `source_reconnected`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Retention => "retention",
             Self::UnknownId => "unknown_id",
+            Self::SourceReconnected => "source_reconnected",
         }
     }
 }

@@ -1,11 +1,5 @@
-//! The in-memory log passes the log conformance suite.
+//! The in-memory log passes the log conformance suite, one test per rule.
 
 use herald_bus::{MemoryLog, Retention};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn memory_log_conforms() {
-    herald_testkit::conformance::run(
-        |retention: Retention| async move { MemoryLog::new(retention) },
-    )
-    .await;
-}
+herald_testkit::conformance_tests!(|retention: Retention| async move { MemoryLog::new(retention) });

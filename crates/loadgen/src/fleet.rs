@@ -355,7 +355,7 @@ async fn bus_task(mut ctx: Ctx, mut sub: herald_bus::Subscriber) -> Outcome {
                     ctx.progress[ctx.index].store(rx.next(), Ordering::Relaxed);
                     ctx.check_complete(&rx, started, &mut completed_after);
                 }
-                Some(Delivery::Reset(_)) => rx.on_event("herald.reset", "", &ctx.recorder),
+                Some(Delivery::Reset(_)) => rx.on_event(herald_bus::control::RESET, "", &ctx.recorder),
                 None => break End::Closed,
             },
         }

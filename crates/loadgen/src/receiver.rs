@@ -5,6 +5,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use hdrhistogram::Histogram;
+use herald_bus::control::{CONNECTED, RESET};
 use herald_sse::Item;
 use serde::Serialize;
 
@@ -14,11 +15,6 @@ use crate::{Counts, SeqChecker};
 /// Histogram shards: subscribers record latencies into `index % SHARDS`, so
 /// the lock is rarely contended and no subscriber carries its own histogram.
 const SHARDS: usize = 16;
-
-/// Herald's first frame on every stream.
-const CONNECTED: &str = "herald.connected";
-/// Herald's notice that events were missed.
-const RESET: &str = "herald.reset";
 
 /// A latency histogram in microseconds, 1 µs to 1 hour, 3 significant digits.
 pub fn histogram() -> Histogram<u64> {

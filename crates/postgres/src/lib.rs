@@ -6,8 +6,9 @@
 //! - **Notify** ([`Mode::Notify`]): `LISTEN` on channels that triggers `NOTIFY` with
 //!   `{"schema","table","op","key","row","at"}`. Low latency, nothing to store. A change
 //!   that happens while Herald is disconnected is gone: after a reconnect the source
-//!   publishes a `herald.reset` event (`{"reason":"source_reconnected"}`) on the topics
-//!   it feeds, so clients refetch. A row that does not fit the 8,000-byte `NOTIFY` limit
+//!   publishes a `herald.reset` event
+//!   (`{"reason":"source_reconnected","missed_since":"<id>"}`, built by
+//!   [`herald_bus::control`]) on the topics it feeds, so clients refetch. A row that does not fit the 8,000-byte `NOTIFY` limit
 //!   arrives as its key with `"truncated": true`.
 //! - **Outbox** ([`Mode::Outbox`]): changes are rows of an outbox table written in the
 //!   application's own transaction (by the application, or by an installed trigger).
@@ -33,6 +34,7 @@
 //! - `source`: [`PgSource`], its builder, [`Mode`] and [`PgSourceHandle`]; the
 //!   reconnect loop, with `source/notify.rs` and `source/outbox.rs` for the two modes.
 //! - `mapping`, `template`: [`Mapping`], [`DataShape`] and [`Template`]: change to draft.
+//! - `change`: a change as the triggers describe it, read from its JSON payload.
 //! - `outbox`: [`Outbox`], the outbox table and how it is read.
 //! - `install`: [`InstallOptions`], [`install_sql`], [`uninstall_sql`].
 //! - `ident`: [`Ident`] and [`TableName`], the only names that reach SQL text.
@@ -79,6 +81,7 @@
 //! # }
 //! ```
 
+mod change;
 mod error;
 mod ident;
 mod install;

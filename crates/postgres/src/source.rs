@@ -96,6 +96,13 @@ struct Config {
 impl PgSource {
     /// The default source name, which keys the recorded outbox position.
     pub const DEFAULT_NAME: &'static str = "herald";
+    /// The default first reconnect delay (see [`PgSourceBuilder::backoff`]): 100 ms.
+    pub const DEFAULT_MIN_BACKOFF: Duration = Duration::from_millis(100);
+    /// The default longest reconnect delay (see [`PgSourceBuilder::backoff`]): 5 s.
+    pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(5);
+    /// The default check interval of an idle notify connection (see
+    /// [`PgSourceBuilder::health_interval`]): 15 s.
+    pub const DEFAULT_HEALTH_INTERVAL: Duration = Duration::from_secs(15);
 
     /// A builder for a source connecting to `url`
     /// (`postgres://user:password@host:port/database`, or a key=value string).
@@ -105,9 +112,9 @@ impl PgSource {
             name: Self::DEFAULT_NAME.to_owned(),
             mode: None,
             mapping: None,
-            min_backoff: Duration::from_millis(100),
-            max_backoff: Duration::from_secs(5),
-            health_interval: Duration::from_secs(15),
+            min_backoff: Self::DEFAULT_MIN_BACKOFF,
+            max_backoff: Self::DEFAULT_MAX_BACKOFF,
+            health_interval: Self::DEFAULT_HEALTH_INTERVAL,
         }
     }
 
@@ -179,14 +186,16 @@ impl PgSourceBuilder {
     }
 
     /// Sets the reconnect delays: the first retry waits `min`, each failure doubles the
-    /// wait up to `max` (defaults 100 ms and 5 s), plus up to 25 % jitter.
+    /// wait up to `max` (defaults [`PgSource::DEFAULT_MIN_BACKOFF`] and
+    /// [`PgSource::DEFAULT_MAX_BACKOFF`], 100 ms and 5 s), plus up to 25 % jitter.
     pub fn backoff(mut self, min: Duration, max: Duration) -> Self {
         self.min_backoff = min.max(Duration::from_millis(1));
         self.max_backoff = max.max(self.min_backoff);
         self
     }
 
-    /// Notify mode: how often an idle connection is checked with a query (default 15 s),
+    /// Notify mode: how often an idle connection is checked with a query (default
+    /// [`PgSource::DEFAULT_HEALTH_INTERVAL`], 15 s),
     /// so a silently dropped connection is noticed. Outbox mode polls instead.
     pub fn health_interval(mut self, every: Duration) -> Self {
         self.health_interval = every.max(Duration::from_millis(10));

@@ -5,7 +5,10 @@ use std::{fmt, str::FromStr};
 
 use serde_json::Value;
 
-use crate::{Error, MapError, mapping::Change};
+use crate::{
+    Error, MapError,
+    change::{Change, scalar_text},
+};
 
 /// A topic or event-type template: literal text with placeholders.
 ///
@@ -185,17 +188,6 @@ fn push_segment(out: &mut String, placeholder: &str, value: &str) -> Result<(), 
     }
     out.push_str(value);
     Ok(())
-}
-
-/// A scalar JSON value as text: strings as they are, numbers and booleans as written;
-/// `None` for null, arrays and objects.
-pub(crate) fn scalar_text(value: &Value) -> Option<String> {
-    match value {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        Value::Null | Value::Array(_) | Value::Object(_) => None,
-    }
 }
 
 /// A key as text: a scalar as [`scalar_text`]; a composite key (an object) as its

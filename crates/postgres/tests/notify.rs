@@ -108,6 +108,9 @@ async fn killed_connection_reconnects_and_announces_reset() {
     let source = orders_source(&db, &bus, None).await;
     let orders = db.table("orders").to_sql();
 
+    db.exec(&format!("INSERT INTO {orders} (id) VALUES (0)"))
+        .await;
+    let before = next_event(&mut sub).await;
     assert_eq!(db.terminate(&db.source_name("notify")).await, 1);
 
     let resets = next_events(&mut sub, 3).await;
@@ -118,7 +121,11 @@ async fn killed_connection_reconnects_and_announces_reset() {
     );
     for reset in &resets {
         assert_eq!(reset.name().map(|n| n.as_str()), Some("herald.reset"));
-        assert_eq!(data(reset), json!({"reason": "source_reconnected"}));
+        assert_eq!(
+            data(reset),
+            json!({"reason": "source_reconnected", "missed_since": before.id().to_string()}),
+            "changes after the last event before the outage may be lost"
+        );
     }
     let status = source.status();
     assert!(status.connected);

@@ -6,7 +6,10 @@ use std::{
     time::Duration,
 };
 
-use herald_bus::{Draft, Event, EventId, Filter, Gap, Log, LogError, Page, Tail, Topic};
+use herald_bus::{
+    Draft, Event, EventId, Filter, Log, LogError, Page, Tail, Topic,
+    log::{Scan, Start},
+};
 use redis::Value;
 use tokio::{task::AbortHandle, time::Instant};
 
@@ -19,12 +22,9 @@ use crate::{
     tail,
 };
 
-/// A read scans at most this many entries per event it may return (as the in-memory
-/// log), so a subscriber whose selectors match little of a busy stream cannot make one
-/// call walk all of it...
-const SCAN_FACTOR: usize = 16;
-/// ...and never more than this many, since every scanned entry crosses the network
-/// (events may be up to 64 KiB): topics are filtered here, not in Redis.
+/// A read scans at most as many entries as the read rule of every log allows
+/// ([`Scan`]), and never more than this many, since every scanned entry crosses the
+/// network (events may be up to 64 KiB): topics are filtered here, not in Redis.
 const MAX_SCAN: usize = 1024;
 /// Events the tail buffers for a slow dispatcher before it reports
 /// [`TailItem::Lagged`](herald_bus::TailItem::Lagged): a pointer each.
@@ -40,7 +40,7 @@ const SETTLE_PAUSE: (Duration, Duration) = (Duration::from_millis(20), Duration:
 /// node is a position on every node, and `Last-Event-ID` resume works anywhere. The
 /// epoch lives in Redis too; when Redis loses the log (restarted without persistence,
 /// flushed), the next call starts a new life with a new epoch, and ids from before are
-/// answered with [`Gap::UnknownPosition`].
+/// answered with [`Gap::UnknownPosition`](herald_bus::Gap::UnknownPosition).
 ///
 /// Cloning gives another handle to the same log. Each log runs two tasks, the tail
 /// follower (on a connection of its own) and a retention sweep; they stop when the last
@@ -50,7 +50,7 @@ const SETTLE_PAUSE: (Duration, Duration) = (Duration::from_millis(20), Duration:
 ///
 /// Retention applies to the whole stream, not per topic: `max_len` entries across all
 /// topics and `max_age`. A read whose position is older than the oldest retained entry
-/// reports [`Gap::Expired`] whatever the topics of the trimmed entries, so a subscriber
+/// reports [`Gap::Expired`](herald_bus::Gap::Expired) whatever the topics of the trimmed entries, so a subscriber
 /// may get a reset for events it would not have received (never the other way round).
 ///
 /// # Tail
@@ -323,48 +323,37 @@ impl Log for RedisLog {
         filter: &Filter,
         limit: usize,
     ) -> Result<Page, LogError> {
-        let limit = limit.max(1);
-        let count = limit.saturating_mul(SCAN_FACTOR).min(MAX_SCAN);
-        let reply = self.shared.read_script("read", after, count).await?;
-        let gap = match after {
-            None => None,
-            Some(id) if id.epoch() != reply.epoch || id.offset() > reply.head => {
-                Some(Gap::UnknownPosition)
-            }
-            Some(id) if reply.oldest > id.offset().saturating_add(1) => Some(Gap::Expired),
-            Some(_) => None,
-        };
-        let full = reply.entries.len() == count;
-        let (mut events, mut last, mut stopped) = (Vec::new(), None, false);
+        let mut scan = Scan::new(limit).cap(MAX_SCAN);
+        let reply = self
+            .shared
+            .read_script("read", after, scan.budget())
+            .await?;
+        // Everything before the oldest retained entry was trimmed, whatever its topic.
+        let lost_upto = reply.oldest.saturating_sub(1);
+        let start = Start::new(after, reply.epoch, reply.head, lost_upto);
+        let fetched_whole = reply.entries.len() == scan.budget();
+        let mut stopped = false;
         for entry in reply.entries {
-            if events.len() == limit {
+            if scan.is_full() {
                 stopped = true;
                 break;
             }
             let offset = entry.offset;
             // The topic is stored apart, so entries of other topics are never parsed.
-            if entry.topic().is_some_and(|t| filter.matches(&t)) {
+            let event = if entry.topic().is_some_and(|t| filter.matches(&t)) {
                 match entry.into_event(reply.epoch) {
-                    Ok(event) if filter.admits(&event) => events.push(event),
-                    Ok(_) => {}
+                    Ok(event) => Some(event).filter(|event| filter.admits(event)),
                     Err(error) => {
                         tracing::warn!(offset, %error, "skipping an undecodable stream entry");
+                        None
                     }
                 }
-            }
-            last = Some(offset);
+            } else {
+                None
+            };
+            scan.push(offset, event);
         }
-        let more = stopped || (full && last.is_some_and(|l| l < reply.head));
-        let next = match last {
-            Some(last) if more => last,
-            _ => reply.head,
-        };
-        Ok(Page {
-            events,
-            next: EventId::new(reply.epoch, next),
-            more,
-            gap,
-        })
+        Ok(scan.page(&start, stopped || fetched_whole))
     }
 
     fn tail(&self) -> Tail {

@@ -49,8 +49,9 @@ pub const DEFAULT_URL: &str = "redis://127.0.0.1:6379";
 pub const DEFAULT_KEY_PREFIX: &str = "herald";
 /// Default [`RedisOptions::max_len`].
 pub const DEFAULT_MAX_LEN: usize = 100_000;
-/// Default [`RedisOptions::max_age`]: one hour.
-pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(3600);
+/// Default [`RedisOptions::max_age`]: one hour, as the in-memory log's
+/// [`Retention`](herald_bus::Retention).
+pub const DEFAULT_MAX_AGE: Duration = herald_bus::Retention::DEFAULT_MAX_AGE;
 /// Default [`RedisOptions::call_timeout`]: two seconds.
 pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(2);
 

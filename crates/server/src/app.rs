@@ -79,7 +79,7 @@ impl App {
             }
         };
         let bus = builder.build();
-        let sources = Sources::start(config.sources.build()?, &bus);
+        let sources = Sources::start(config.sources.built().to_vec(), &bus);
         let metrics = Metrics::new(&bus, redis.as_ref());
         metrics.register_sources(sources.monitors());
         let stream_options = StreamOptions::default()

@@ -1,9 +1,12 @@
 //! The server's configuration: defaults, then a TOML file, then `HERALD_*` environment
 //! variables (`HERALD_SSE__HEARTBEAT_MS=5000`), then command-line flags.
 //!
-//! `sources` (the PostgreSQL sources) has its own module, `config/sources.rs`.
+//! `sources` (the PostgreSQL sources) has its own module, `config/sources.rs`. Defaults
+//! that belong to a crate (retention, stream pacing, the Redis log, PostgreSQL backoff)
+//! are taken from that crate, never written again here.
 
 mod sources;
+mod units;
 
 pub(crate) use sources::Sources;
 
@@ -14,7 +17,9 @@ use figment::{
     Figment,
     providers::{Env, Format, Serialized, Toml},
 };
+use herald_sse::StreamOptions;
 use serde::{Deserialize, Serialize};
+use units::millis;
 
 /// Top-level keys; only environment variables under these are read, so unrelated
 /// `HERALD_*` variables (such as `HERALD_REQUIRE_SERVICES` in CI) are not config typos.
@@ -32,7 +37,7 @@ const SECTIONS: [&str; 10] = [
 ];
 
 /// Everything `herald serve` can be told. Unknown keys are errors, so a typo is caught.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub(crate) struct Config {
     pub(crate) listen: SocketAddr,
@@ -127,8 +132,8 @@ pub(crate) struct Sse {
 impl Default for Sse {
     fn default() -> Self {
         Self {
-            heartbeat_ms: 15_000,
-            retry_ms: 2_000,
+            heartbeat_ms: millis(StreamOptions::DEFAULT_HEARTBEAT),
+            retry_ms: millis(StreamOptions::DEFAULT_RETRY),
             subscriber_buffer: herald_bus::DEFAULT_SUBSCRIBER_BUFFER,
         }
     }
@@ -144,8 +149,8 @@ pub(crate) struct Retention {
 impl Default for Retention {
     fn default() -> Self {
         Self {
-            max_events: 1000,
-            max_age_secs: 3600,
+            max_events: herald_bus::Retention::DEFAULT_MAX_EVENTS,
+            max_age_secs: herald_bus::Retention::DEFAULT_MAX_AGE.as_secs(),
         }
     }
 }
@@ -214,10 +219,10 @@ impl Default for Log {
     fn default() -> Self {
         Self {
             kind: LogKind::Memory,
-            url: "redis://127.0.0.1:6379".to_owned(),
-            key_prefix: "herald".to_owned(),
-            max_len: 100_000,
-            call_timeout_ms: 2000,
+            url: herald_redis::DEFAULT_URL.to_owned(),
+            key_prefix: herald_redis::DEFAULT_KEY_PREFIX.to_owned(),
+            max_len: herald_redis::DEFAULT_MAX_LEN,
+            call_timeout_ms: millis(herald_redis::DEFAULT_CALL_TIMEOUT),
         }
     }
 }
@@ -259,11 +264,12 @@ impl Config {
             let section = key.as_str().split('.').next().unwrap_or_default();
             SECTIONS.iter().any(|s| s.eq_ignore_ascii_case(section))
         });
-        let config: Config = figment
+        let mut config: Config = figment
             .merge(env)
             .extract()
             .context("invalid configuration")?;
         config.validate()?;
+        config.sources.build()?;
         Ok(config)
     }
 
@@ -289,7 +295,6 @@ impl Config {
             self.limits.publish_burst > 0,
             "limits.publish_burst must be above 0"
         );
-        self.sources.build()?;
         Ok(())
     }
 

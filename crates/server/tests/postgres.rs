@@ -264,7 +264,11 @@ async fn notify_reconnects_after_its_backend_is_killed_and_sends_herald_reset() 
     // One notice per topic the source feeds: the table's three, known from `tables`.
     for reset in client.collect_events(3, PATIENCE).await {
         assert_eq!(reset.event_type, "herald.reset");
-        assert_eq!(data(&reset), json!({"reason": "source_reconnected"}));
+        assert_eq!(
+            data(&reset),
+            json!({"reason": "source_reconnected", "missed_since": ""}),
+            "nothing was published before the outage"
+        );
     }
     insert(&db, 1..=1).await;
     let event = client.next_event(WAIT).await;

@@ -1,11 +1,16 @@
-//! herald-sse: the `text/event-stream` codec of Herald.
+//! herald-sse: Server-Sent Events for Herald: the `text/event-stream` codec, a bus
+//! subscriber as an SSE body, and the warp filters that serve one.
 //!
 //! Herald fans events out to browsers as Server-Sent Events. This crate
 //! turns one event into the exact bytes of an event block, once per
 //! published event, as a [`bytes::Bytes`] that every receiver shares; and it
 //! parses such a stream back, incrementally and exactly as the WHATWG HTML
 //! "interpreting an event stream" algorithm says a browser does, for test
-//! clients and tools. It knows nothing of topics, audiences or HTTP.
+//! clients and tools. The codec (`encode`, `parse`) knows nothing of topics,
+//! audiences or HTTP; [`EventStream`] turns a `herald_bus` subscriber into the
+//! frames of one stream, and `reply` is the only part that speaks HTTP, as
+//! warp filters. The control events it sends (`herald.connected`,
+//! `herald.reset`) are built by [`herald_bus::control`].
 //!
 //! # Layout
 //!
@@ -54,9 +59,9 @@ mod stream;
 
 pub use encode::{Frame, comment, retry};
 pub use error::Error;
+/// The control event types, owned by [`herald_bus::control`].
+pub use herald_bus::control::{CONNECTED, RESET};
 pub use item::{Event, Item};
 pub use parse::Parser;
 pub use reply::{LAST_EVENT_ID_PARAMS, reply, resume, resume_from};
-pub use stream::{
-    CONNECTED, EventStream, RESET, StreamOptions, encode, encode_event, encode_reset,
-};
+pub use stream::{EventStream, StreamOptions, encode, encode_event, encode_reset};

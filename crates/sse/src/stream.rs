@@ -9,15 +9,13 @@ use std::{
 
 use bytes::{Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
-use herald_bus::{Delivery, Event, Reset, Subscriber};
+use herald_bus::{
+    Delivery, Event, Reset, Subscriber,
+    control::{self, CONNECTED, RESET},
+};
 use tokio::time::{Instant, Sleep};
 
 use crate::Frame;
-
-/// Event type of the first frame, carrying the connection id.
-pub const CONNECTED: &str = "herald.connected";
-/// Event type of the notice that events were missed.
-pub const RESET: &str = "herald.reset";
 
 /// A heartbeat: an empty comment, which keeps proxies and browsers from timing out an
 /// idle stream and dispatches nothing.
@@ -47,13 +45,18 @@ impl Default for StreamOptions {
     /// A heartbeat every 15 s and a retry hint of 2 s plus jitter.
     fn default() -> Self {
         Self {
-            heartbeat: Duration::from_secs(15),
-            retry: Duration::from_secs(2),
+            heartbeat: Self::DEFAULT_HEARTBEAT,
+            retry: Self::DEFAULT_RETRY,
         }
     }
 }
 
 impl StreamOptions {
+    /// Default [`StreamOptions::heartbeat`]: 15 s.
+    pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(15);
+    /// Default [`StreamOptions::retry`] base: 2 s.
+    pub const DEFAULT_RETRY: Duration = Duration::from_secs(2);
+
     /// Sends a heartbeat comment at the end of each period of this length in which
     /// nothing else was written.
     pub fn heartbeat(mut self, every: Duration) -> Self {
@@ -107,7 +110,7 @@ impl EventStream {
     pub fn new(subscriber: Subscriber, options: &StreamOptions) -> Self {
         let connection = subscriber.connection();
         let retry = jittered(options.retry, connection.as_uuid().as_u64_pair().1);
-        let data = serde_json::json!({ "connection": connection.to_string() }).to_string();
+        let data = control::connected_data(connection);
         let first = Frame::new(&data)
             .event(CONNECTED)
             .expect("a constant event type is valid")
@@ -274,7 +277,7 @@ pub fn encode_event(event: &Event) -> Bytes {
     frame.encode()
 }
 
-/// The frame of a reset notice.
+/// The frame of a reset notice, with the body [`control::reset_data`] writes.
 ///
 /// ```
 /// use herald_bus::{Reset, ResetReason};
@@ -286,16 +289,7 @@ pub fn encode_event(event: &Event) -> Bytes {
 /// );
 /// ```
 pub fn encode_reset(reset: &Reset) -> Bytes {
-    #[derive(serde::Serialize)]
-    struct Notice<'a> {
-        reason: &'a str,
-        missed_since: &'a str,
-    }
-    let notice = Notice {
-        reason: reset.reason.as_str(),
-        missed_since: &reset.missed_since,
-    };
-    let data = serde_json::to_string(&notice).expect("two strings always serialise");
+    let data = control::reset_data(reset);
     Frame::new(&data)
         .event(RESET)
         .expect("a constant event type is valid")

@@ -1,15 +1,23 @@
-//! The log conformance suite: behaviour every [`Log`] implementation must share.
+//! The log conformance suite: behaviour every [`Log`] implementation must share, one
+//! public function per rule.
 //!
-//! Call [`run`] from a test with a factory that makes a fresh, empty log with the given
-//! retention (the in-memory log keeps it per topic; a shared log may apply it to the
-//! whole stream, so these checks only rely on what both mean for one busy topic).
+//! A log's test crate runs it with [`conformance_tests!`](crate::conformance_tests), which
+//! expands to one `#[tokio::test]` per rule, named after the rule, so a failure names the
+//! rule it broke. It takes a [`Factory`]: an expression that makes fresh, empty logs with
+//! a given retention (the in-memory log keeps it per topic; a shared log may apply it to
+//! the whole stream, so these checks only rely on what both mean for one busy topic). A
+//! closure `|retention| async move { … }` is a factory.
 //!
 //! ```no_run
-//! # async fn example() {
+//! // tests/memory_log.rs
 //! use herald_bus::{MemoryLog, Retention};
-//! herald_testkit::conformance::run(|retention: Retention| async move { MemoryLog::new(retention) }).await;
-//! # }
+//!
+//! herald_testkit::conformance_tests!(|retention: Retention| async move { MemoryLog::new(retention) });
+//! # fn main() {}
 //! ```
+//!
+//! The calling crate needs `tokio` (with `macros` and `rt-multi-thread`) among its
+//! dev-dependencies.
 
 use std::{future::Future, sync::Arc, time::Duration};
 
@@ -19,34 +27,77 @@ use herald_bus::{
     Topic, UserId,
 };
 
-/// Runs every check, each on a fresh log from `factory`.
+/// Makes the fresh, empty logs the rules run on.
 ///
-/// # Panics
-///
-/// When the log breaks a rule; the message names it.
-pub async fn run<F, Fut, L>(factory: F)
+/// A closure `Fn(Retention) -> impl Future<Output = impl Log>` is one. Implement it on a
+/// type of your own for a log whose storage may be missing (return `None` after
+/// reporting the skip with [`skip_or_fail`](crate::services::skip_or_fail)) or leaves
+/// something to delete ([`Factory::cleanup`]).
+pub trait Factory {
+    /// The log it makes.
+    type Log: Log;
+
+    /// A fresh, empty log keeping `retention`; `None` when its storage cannot be
+    /// reached and the skip was reported, which ends the rule's test.
+    fn log(&self, retention: Retention) -> impl Future<Output = Option<Self::Log>>;
+
+    /// Runs once after a rule passed: deletes what its logs left behind. Does nothing by
+    /// default.
+    fn cleanup(self) -> impl Future<Output = ()>
+    where
+        Self: Sized,
+    {
+        async {}
+    }
+}
+
+impl<F, Fut, L> Factory for F
 where
     F: Fn(Retention) -> Fut,
     Fut: Future<Output = L>,
     L: Log,
 {
-    let roomy = Retention::default();
-    appends_get_consecutive_ids(factory(roomy).await).await;
-    reads_return_admitted_events_in_order(factory(roomy).await).await;
-    reads_page_without_gaps_or_duplicates(factory(roomy).await).await;
-    reads_filter_by_audience(factory(roomy).await).await;
-    foreign_positions_are_reported(factory(roomy).await).await;
-    retention_drops_old_events_and_reports_a_gap(
-        factory(Retention {
-            max_events: 5,
-            max_age: Duration::from_secs(3600),
-        })
-        .await,
-    )
-    .await;
-    tail_follows_appends_in_order(factory(roomy).await).await;
-    concurrent_appends_are_totally_ordered(Arc::new(factory(roomy).await)).await;
-    retained_counts_topics(factory(roomy).await).await;
+    type Log = L;
+
+    async fn log(&self, retention: Retention) -> Option<L> {
+        Some(self(retention).await)
+    }
+}
+
+/// One `#[tokio::test]` per rule of the suite, each named after its rule and run on logs
+/// from the [`Factory`] `$factory` (an expression, evaluated once per test).
+///
+/// ```no_run
+/// herald_testkit::conformance_tests!(|retention: herald_bus::Retention| async move {
+///     herald_bus::MemoryLog::new(retention)
+/// });
+/// # fn main() {}
+/// ```
+#[macro_export]
+macro_rules! conformance_tests {
+    ($factory:expr $(,)?) => {
+        $crate::conformance_tests!(@rules $factory;
+            appends_get_consecutive_ids,
+            reads_return_admitted_events_in_order,
+            reads_page_without_gaps_or_duplicates,
+            reads_filter_by_audience,
+            foreign_positions_are_reported,
+            retention_drops_old_events_and_reports_a_gap,
+            tail_follows_appends_in_order,
+            concurrent_appends_are_totally_ordered,
+            retained_counts_topics,
+        );
+    };
+    (@rules $factory:expr; $($rule:ident),+ $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $rule() {
+                let factory = $factory;
+                $crate::conformance::$rule(&factory).await;
+                $crate::conformance::Factory::cleanup(factory).await;
+            }
+        )+
+    };
 }
 
 fn draft(topic: &str, data: &str) -> Draft {
@@ -70,7 +121,10 @@ fn data(events: &[Arc<Event>]) -> Vec<&str> {
 }
 
 /// Ids of one append are consecutive, in draft order, after every earlier id.
-pub async fn appends_get_consecutive_ids(log: impl Log) {
+pub async fn appends_get_consecutive_ids(factory: &impl Factory) {
+    let Some(log) = factory.log(Retention::default()).await else {
+        return;
+    };
     let first = log.append(vec![draft("a", "1")]).await.expect("append");
     let batch = log
         .append(vec![draft("a", "2"), draft("b", "3"), draft("a", "4")])
@@ -89,7 +143,10 @@ pub async fn appends_get_consecutive_ids(log: impl Log) {
 
 /// A read returns exactly the events its selectors match, in log order, after the
 /// position given.
-pub async fn reads_return_admitted_events_in_order(log: impl Log) {
+pub async fn reads_return_admitted_events_in_order(factory: &impl Factory) {
+    let Some(log) = factory.log(Retention::default()).await else {
+        return;
+    };
     let mut appended = Vec::new();
     for (i, topic) in [
         "orders.created",
@@ -150,7 +207,10 @@ pub async fn reads_return_admitted_events_in_order(log: impl Log) {
 }
 
 /// Reading page by page yields the same events as one big read.
-pub async fn reads_page_without_gaps_or_duplicates(log: impl Log) {
+pub async fn reads_page_without_gaps_or_duplicates(factory: &impl Factory) {
+    let Some(log) = factory.log(Retention::default()).await else {
+        return;
+    };
     let topics = ["a.1", "a.2", "b", "a.3"];
     let mut drafts = Vec::new();
     for i in 0..200 {
@@ -182,7 +242,10 @@ pub async fn reads_page_without_gaps_or_duplicates(log: impl Log) {
 }
 
 /// User- and connection-scoped events are read only by their audience.
-pub async fn reads_filter_by_audience(log: impl Log) {
+pub async fn reads_filter_by_audience(factory: &impl Factory) {
+    let Some(log) = factory.log(Retention::default()).await else {
+        return;
+    };
     let alice = UserId::new("alice").expect("valid");
     let conn = ConnectionId::random();
     log.append(vec![
@@ -208,7 +271,10 @@ pub async fn reads_filter_by_audience(log: impl Log) {
 
 /// A position from another epoch, or beyond the head, is unknown: reported, and the read
 /// starts from the oldest retained event.
-pub async fn foreign_positions_are_reported(log: impl Log) {
+pub async fn foreign_positions_are_reported(factory: &impl Factory) {
+    let Some(log) = factory.log(Retention::default()).await else {
+        return;
+    };
     let events = log
         .append(vec![draft("t", "1"), draft("t", "2")])
         .await
@@ -236,7 +302,14 @@ pub async fn foreign_positions_are_reported(log: impl Log) {
 
 /// Count retention drops the oldest events of a busy topic; a read from before them
 /// reports the gap, a read from after does not.
-pub async fn retention_drops_old_events_and_reports_a_gap(log: impl Log) {
+pub async fn retention_drops_old_events_and_reports_a_gap(factory: &impl Factory) {
+    let retention = Retention {
+        max_events: 5,
+        max_age: Duration::from_secs(3600),
+    };
+    let Some(log) = factory.log(retention).await else {
+        return;
+    };
     let mut events = Vec::new();
     for i in 0..20 {
         events.extend(
@@ -275,7 +348,10 @@ pub async fn retention_drops_old_events_and_reports_a_gap(log: impl Log) {
 }
 
 /// A tail starts at the head and then yields every appended event in order.
-pub async fn tail_follows_appends_in_order(log: impl Log) {
+pub async fn tail_follows_appends_in_order(factory: &impl Factory) {
+    let Some(log) = factory.log(Retention::default()).await else {
+        return;
+    };
     let before = log
         .append(vec![draft("t", "before")])
         .await
@@ -302,7 +378,11 @@ pub async fn tail_follows_appends_in_order(log: impl Log) {
 
 /// Appends racing from many tasks get unique, gapless ids; the tail carries them all in
 /// id order.
-pub async fn concurrent_appends_are_totally_ordered<L: Log>(log: Arc<L>) {
+pub async fn concurrent_appends_are_totally_ordered(factory: &impl Factory) {
+    let Some(log) = factory.log(Retention::default()).await else {
+        return;
+    };
+    let log = Arc::new(log);
     let mut items = log.tail().items;
     let tasks: Vec<_> = (0..8)
         .map(|t| {
@@ -344,7 +424,10 @@ pub async fn concurrent_appends_are_totally_ordered<L: Log>(log: Arc<L>) {
 }
 
 /// Retained counts name each topic with history.
-pub async fn retained_counts_topics(log: impl Log) {
+pub async fn retained_counts_topics(factory: &impl Factory) {
+    let Some(log) = factory.log(Retention::default()).await else {
+        return;
+    };
     log.append(vec![draft("x", "1"), draft("x", "2"), draft("y", "3")])
         .await
         .expect("append");

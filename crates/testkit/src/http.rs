@@ -74,7 +74,7 @@ impl Response {
         self
     }
 
-    /// Asserts a Herald error reply (SPEC §5): this `status`, a JSON
+    /// Asserts a Herald error reply (the shape `docs/api.md` gives): this `status`, a JSON
     /// content type, and a body `{"error": {"code": code, "message": "<non-empty>"}}`.
     ///
     /// # Panics
@@ -253,7 +253,8 @@ pub(crate) async fn read_body(
 ///
 /// # Panics
 ///
-/// On a transport error or timeout (a hang is a bug: SPEC §5).
+/// On a transport error or timeout (every request gets an answer in time, so a hang is
+/// a bug).
 pub async fn get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Response {
     request(addr, "GET", path, headers, b"")
         .await

@@ -2,7 +2,8 @@
 //!
 //! # Layout
 //!
-//! - [`conformance`]: the suite every [`Log`](herald_bus::Log) implementation runs.
+//! - [`conformance`]: the suite every [`Log`](herald_bus::Log) implementation runs, one
+//!   test per rule through [`conformance_tests!`].
 //! - [`server`]: runs the real `herald` binary ([`Server`](server::Server)) on
 //!   `127.0.0.1:0` and waits until it is healthy.
 //! - [`sse`]: [`SseClient`](sse::SseClient), an SSE reader over raw TCP that

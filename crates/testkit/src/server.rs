@@ -67,7 +67,8 @@ pub struct ServerBuilder {
 }
 
 impl ServerBuilder {
-    /// The config file's contents (TOML, SPEC §7); passed as `--config`.
+    /// The config file's contents (TOML, the keys of `docs/configuration.md`); passed as
+    /// `--config`.
     pub fn config_toml(mut self, toml: impl Into<String>) -> Self {
         self.config = Some(toml.into());
         self

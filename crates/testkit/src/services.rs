@@ -2,7 +2,7 @@
 //!
 //! Under plain `make test` such a test prints a loud `SKIP:` line and passes
 //! when its service cannot be reached; with `HERALD_REQUIRE_SERVICES=1` (set
-//! by `.ci/run`) it fails instead (SPEC §9).
+//! by `.ci/run`) it fails instead, so CI never passes on skipped tests.
 //!
 //! ```no_run
 //! use herald_testkit::services::{service_url, skip_or_fail};

@@ -10,7 +10,7 @@ use std::{
 use futures_util::StreamExt;
 use tokio::{sync::broadcast, time::Instant};
 
-use super::{Filter, Gap, Log, Page, Tail, TailItem};
+use super::{Filter, Log, Page, Scan, Start, Tail, TailItem};
 use crate::{Event, EventId, Topic, error::LogError, event::Draft};
 
 /// How much history each topic keeps.
@@ -30,11 +30,18 @@ pub struct Retention {
     pub max_age: Duration,
 }
 
+impl Retention {
+    /// Default [`Retention::max_events`]: 1,000 events per topic.
+    pub const DEFAULT_MAX_EVENTS: usize = 1000;
+    /// Default [`Retention::max_age`]: one hour.
+    pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(3600);
+}
+
 impl Default for Retention {
     fn default() -> Self {
         Self {
-            max_events: 1000,
-            max_age: Duration::from_secs(3600),
+            max_events: Self::DEFAULT_MAX_EVENTS,
+            max_age: Self::DEFAULT_MAX_AGE,
         }
     }
 }
@@ -48,15 +55,11 @@ const TAIL_CAPACITY: usize = 16 * 1024;
 /// conservative floor. About 100 bytes each.
 const TOMBSTONES: usize = 10_000;
 
-/// A read scans at most this many events per event it may return, so a subscriber whose
-/// audience filters out most of a topic cannot make one call walk all of it.
-const SCAN_FACTOR: usize = 16;
-
 /// The in-memory [`Log`]: every topic keeps its newest events, bounded by a
 /// [`Retention`], in one process.
 ///
 /// Its epoch is drawn at random when it is created, so ids from before a restart are
-/// answered with [`Gap::UnknownPosition`]. Topics whose history has expired are freed by a
+/// answered with [`Gap::UnknownPosition`](super::Gap::UnknownPosition). Topics whose history has expired are freed by a
 /// background sweep (when created inside a Tokio runtime) and on access. Cloning gives
 /// another handle to the same log.
 ///
@@ -291,7 +294,6 @@ impl Log for MemoryLog {
         filter: &Filter,
         limit: usize,
     ) -> Result<Page, LogError> {
-        let limit = limit.max(1);
         let epoch = self.shared.epoch;
         let now = Instant::now();
         let mut state = self.lock();
@@ -313,57 +315,34 @@ impl Log for MemoryLog {
                 lists.push(&log.events);
             }
         }
-        let (start, gap) = match after {
-            None => (lost_upto, None),
-            Some(id) if id.epoch() != epoch || id.offset() > head => {
-                (lost_upto, Some(Gap::UnknownPosition))
-            }
-            Some(id) if lost_upto > id.offset() => (lost_upto, Some(Gap::Expired)),
-            Some(id) => (id.offset(), None),
-        };
+        let start = Start::new(after, epoch, head, lost_upto);
 
         // Merge the matching topics' histories by offset.
         let mut positions: Vec<usize> = lists
             .iter()
-            .map(|l| l.partition_point(|(_, e)| e.id().offset() <= start))
+            .map(|l| l.partition_point(|(_, e)| e.id().offset() <= start.after()))
             .collect();
         let mut heap: BinaryHeap<Reverse<(u64, usize)>> = positions
             .iter()
             .enumerate()
             .filter_map(|(i, &p)| lists[i].get(p).map(|(_, e)| Reverse((e.id().offset(), i))))
             .collect();
-        let (mut events, mut scanned) = (Vec::new(), 0);
-        let mut next = start;
-        let max_scan = limit.saturating_mul(SCAN_FACTOR);
+        let mut scan = Scan::new(limit);
         while let Some(Reverse((offset, i))) = heap.pop() {
-            if events.len() == limit || scanned == max_scan {
-                return Ok(Page {
-                    events,
-                    next: EventId::new(epoch, next),
-                    more: true,
-                    gap,
-                });
+            if scan.is_full() {
+                return Ok(scan.page(&start, true));
             }
             let event = &lists[i][positions[i]].1;
-            if event
+            let admitted = event
                 .audience()
-                .includes(filter.user(), filter.connection())
-            {
-                events.push(Arc::clone(event));
-            }
-            scanned += 1;
-            next = offset;
+                .includes(filter.user(), filter.connection());
+            scan.push(offset, admitted.then(|| Arc::clone(event)));
             positions[i] += 1;
             if let Some((_, e)) = lists[i].get(positions[i]) {
                 heap.push(Reverse((e.id().offset(), i)));
             }
         }
-        Ok(Page {
-            events,
-            next: EventId::new(epoch, head),
-            more: false,
-            gap,
-        })
+        Ok(scan.page(&start, false))
     }
 
     fn tail(&self) -> Tail {
@@ -402,7 +381,7 @@ impl Log for MemoryLog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Audience, ConnectionId, Selector, UserId};
+    use crate::{Audience, ConnectionId, Gap, Selector, UserId};
 
     fn draft(topic: &str, data: &str) -> Draft {
         Draft::new(Topic::new(topic).unwrap(), data)

@@ -1,6 +1,10 @@
 //! Helpers for the bus's integration tests.
 
-#![allow(dead_code, unreachable_pub)]
+#![allow(
+    dead_code,
+    unreachable_pub,
+    reason = "each test binary uses a part of this module"
+)]
 
 use std::time::Duration;
 

@@ -3,8 +3,7 @@
 
 use std::{collections::BTreeSet, time::Duration};
 
-use herald_bus::{Draft, EventName, Topic};
-use serde_json::json;
+use herald_bus::{Draft, Reset, ResetReason, Topic, control};
 use tokio::time::MissedTickBehavior;
 
 use super::{
@@ -45,8 +44,10 @@ impl Listener {
         within(conn.listen(&self.channels)).await
     }
 
-    /// Publishes `herald.reset` with `{"reason":"source_reconnected"}` on every topic
-    /// this source produces: the mapping's known topics and those it has published to.
+    /// Publishes `herald.reset` with `{"reason":"source_reconnected","missed_since":"<id>"}`
+    /// on every topic this source produces: the mapping's known topics and those it has
+    /// published to. `missed_since` is the id of the newest event the source published
+    /// before the outage (empty when it had published none): changes after it may be lost.
     pub(super) async fn announce_reset(&self, ctx: &Ctx) {
         let mut topics = self.mapping.known_topics();
         let seen: Vec<Topic> = self
@@ -63,11 +64,16 @@ impl Listener {
             );
             return;
         }
-        let name = EventName::new("herald.reset").expect("a valid event type");
-        let data = json!({"reason": "source_reconnected"});
+        let reset = Reset {
+            reason: ResetReason::SourceReconnected,
+            missed_since: ctx
+                .last_published()
+                .map(|id| id.to_string())
+                .unwrap_or_default(),
+        };
         let drafts = topics
             .into_iter()
-            .map(|topic| Draft::new(topic, data.clone()).with_name(name.clone()))
+            .map(|topic| control::reset_draft(topic, &reset))
             .collect();
         // One quick batch: a stop asked for meanwhile is seen right after it.
         let (_never, rx) = tokio::sync::watch::channel(false);

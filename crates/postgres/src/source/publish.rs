@@ -4,11 +4,11 @@
 use std::{
     future::Future,
     hash::{BuildHasher, RandomState},
-    sync::Arc,
+    sync::{Arc, Mutex},
     time::Duration,
 };
 
-use herald_bus::{Bus, Draft, LogError, PublishError};
+use herald_bus::{Bus, Draft, EventId, LogError, PublishError};
 use tokio::sync::watch;
 
 use crate::{MapError, error::chain, status::Stats};
@@ -21,6 +21,9 @@ pub(super) struct Ctx {
     pub(super) bus: Bus,
     pub(super) stats: Arc<Stats>,
     max_backoff: Duration,
+    /// The id of the newest event this source published. A std mutex: set and read in
+    /// passing, never held across an await.
+    last_published: Mutex<Option<EventId>>,
 }
 
 impl Ctx {
@@ -29,7 +32,16 @@ impl Ctx {
             bus,
             stats,
             max_backoff,
+            last_published: Mutex::new(None),
         }
+    }
+
+    /// The id of the newest event this source published, if any.
+    pub(super) fn last_published(&self) -> Option<EventId> {
+        *self
+            .last_published
+            .lock()
+            .expect("no code panics while holding it")
     }
 
     /// Counts and logs a change that could not become an event. The payload is logged at
@@ -121,8 +133,13 @@ pub(super) async fn publish(ctx: &Ctx, mut drafts: Vec<Draft>, stop: &mut Stop) 
     let mut delay = Duration::from_millis(50);
     loop {
         match ctx.bus.publish_batch(drafts.clone()).await {
-            Ok(_) => {
+            Ok(ids) => {
                 ctx.stats.published(count);
+                if let Some(&last) = ids.last() {
+                    *ctx.last_published
+                        .lock()
+                        .expect("no code panics while holding it") = Some(last);
+                }
                 return Published::Done;
             }
             // Any failure of the log but a closed one is retried, also one whose outcome

@@ -1,7 +1,11 @@
 //! Helpers for the integration tests: a private schema per test (dropped afterwards),
 //! unique channel and source names, event assertions.
 
-#![allow(dead_code, unreachable_pub)] // each test binary uses a part of this module
+#![allow(
+    dead_code,
+    unreachable_pub,
+    reason = "each test binary uses a part of this module"
+)]
 
 use std::{
     ops::Deref,

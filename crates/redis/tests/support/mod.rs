@@ -1,7 +1,11 @@
 //! Helpers for the integration tests: the Redis URL, unique key prefixes, cleanup, and a
 //! private `redis-server` a test may stop and restart.
 
-#![allow(dead_code, unreachable_pub)] // each test binary uses a part of this module
+#![allow(
+    dead_code,
+    unreachable_pub,
+    reason = "each test binary uses a part of this module"
+)]
 
 use std::{
     net::SocketAddr,

@@ -1,33 +1,52 @@
 //! `[[sources.postgres]]`: the PostgreSQL sources as written in the configuration, and
 //! their translation into [`PgSource`]s. Every URL, name and template is checked here,
 //! with `herald-postgres`'s own types, so a bad value stops `herald serve` at startup
-//! with a message naming the source, never later at runtime.
+//! with a message naming the source, never later at runtime. The translation runs once,
+//! when the configuration is loaded; the server starts the sources built then.
 
 use std::{collections::HashSet, fmt, time::Duration};
 
 use anyhow::Context as _;
-use herald_postgres::{DataShape, Ident, Mapping, Mode, Outbox, PgSource, TableName};
+use herald_postgres::{
+    DataShape, Ident, InstallOptions, Mapping, Mode, Outbox, PgSource, TableName,
+};
 use serde::{Deserialize, Serialize};
+
+use super::units::millis;
 
 /// Longest source name: `herald:<name>` must fit PostgreSQL's 63-byte
 /// `application_name`, or the server would cut it and nobody could find the session.
 const MAX_NAME: usize = 56;
 
 /// The `[sources]` section: the ingresses that publish into the bus by themselves.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub(crate) struct Sources {
     pub(crate) postgres: Vec<PostgresSource>,
+    /// The [`PgSource`]s `postgres` describes, in order, once [`Sources::build`] ran.
+    #[serde(skip)]
+    built: Vec<PgSource>,
 }
 
 impl Sources {
-    /// Checks and builds every PostgreSQL source, in order.
+    /// Checks and builds every PostgreSQL source, in order, keeping them for
+    /// [`Sources::built`]. `Config::load` calls it once.
     ///
     /// # Errors
     ///
     /// The first entry that cannot work, named by its index and name; or a name used
     /// twice (it keys the outbox position, so two sources must never share one).
-    pub(crate) fn build(&self) -> anyhow::Result<Vec<PgSource>> {
+    pub(crate) fn build(&mut self) -> anyhow::Result<()> {
+        self.built = self.translate()?;
+        Ok(())
+    }
+
+    /// The sources [`Sources::build`] made, ready to spawn.
+    pub(crate) fn built(&self) -> &[PgSource] {
+        &self.built
+    }
+
+    fn translate(&self) -> anyhow::Result<Vec<PgSource>> {
         let mut names = HashSet::new();
         let mut built = Vec::with_capacity(self.postgres.len());
         for (index, source) in self.postgres.iter().enumerate() {
@@ -98,13 +117,15 @@ pub(crate) struct PostgresSource {
     /// after an outage even before anything was published to them.
     #[serde(default)]
     pub(crate) tables: Vec<String>,
-    /// Outbox: how often to read without being woken (default 5000).
+    /// Outbox: how often to read without being woken (default
+    /// `Outbox::DEFAULT_POLL_INTERVAL`).
     #[serde(default)]
     pub(crate) poll_interval_ms: Option<u64>,
-    /// Outbox: how long published rows are kept (default 86400).
+    /// Outbox: how long published rows are kept (default `Outbox::DEFAULT_RETENTION`).
     #[serde(default)]
     pub(crate) retention_secs: Option<u64>,
-    /// Notify: how often an idle connection is checked (default 15000).
+    /// Notify: how often an idle connection is checked (default
+    /// `PgSource::DEFAULT_HEALTH_INTERVAL`).
     #[serde(default)]
     pub(crate) health_interval_ms: Option<u64>,
     #[serde(default = "default_reconnect_min_ms")]
@@ -118,11 +139,11 @@ fn default_topic() -> String {
 }
 
 fn default_reconnect_min_ms() -> u64 {
-    100
+    millis(PgSource::DEFAULT_MIN_BACKOFF)
 }
 
 fn default_reconnect_max_ms() -> u64 {
-    5000
+    millis(PgSource::DEFAULT_MAX_BACKOFF)
 }
 
 impl fmt::Debug for PostgresSource {
@@ -212,7 +233,7 @@ impl PostgresSource {
                 .iter()
                 .map(|c| Ident::new(c))
                 .collect::<Result<Vec<_>, _>>()?,
-            None => vec![Ident::new("herald").expect("a valid name")],
+            None => vec![Ident::new(InstallOptions::DEFAULT_CHANNEL).expect("a valid name")],
         };
         anyhow::ensure!(!channels.is_empty(), "`channels` is empty");
         let name = channels
@@ -308,8 +329,7 @@ mod tests {
              [[sources.postgres]]\n{URL}mode = \"notify\"\nchannels = [\"a\", \"b\"]\n"
         ))
         .unwrap();
-        let sources = config.sources.build().unwrap();
-        let names: Vec<&str> = sources.iter().map(|s| s.name()).collect();
+        let names: Vec<&str> = config.sources.built().iter().map(|s| s.name()).collect();
         assert_eq!(names, ["herald", "public.herald_outbox", "a+b"]);
         assert_eq!(config.sources.postgres[0].topic, "db.{table}.{op}");
         assert_eq!(config.sources.postgres[0].reconnect_max_ms, 5000);
@@ -413,7 +433,7 @@ mod tests {
                 "[{name = \"env\", url = \"postgres://postgres@127.0.0.1/test\", mode = \"outbox\"}]",
             );
             let config = Config::load(None, herald_env()).map_err(|e| format!("{e:#}"))?;
-            let sources = config.sources.build().map_err(|e| format!("{e:#}"))?;
+            let sources = config.sources.built();
             assert_eq!(sources.len(), 1);
             assert_eq!(sources[0].name(), "env");
             Ok(())

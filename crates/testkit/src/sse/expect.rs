@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use herald_bus::control::CONNECTED;
 use herald_sse::{Event, Item};
 use tokio::time::Instant;
 
@@ -68,14 +69,14 @@ impl SseClient {
     pub async fn expect_connected(&mut self, timeout: Duration) -> String {
         let event = self.next_event(timeout).await;
         assert_eq!(
-            event.event_type, "herald.connected",
-            "first event is not herald.connected: {event:?}"
+            event.event_type, CONNECTED,
+            "first event is not {CONNECTED}: {event:?}"
         );
         let data: serde_json::Value = serde_json::from_str(&event.data)
-            .unwrap_or_else(|err| panic!("herald.connected data is not JSON ({err}): {event:?}"));
+            .unwrap_or_else(|err| panic!("{CONNECTED} data is not JSON ({err}): {event:?}"));
         data["connection"]
             .as_str()
-            .unwrap_or_else(|| panic!("herald.connected data has no connection id: {event:?}"))
+            .unwrap_or_else(|| panic!("{CONNECTED} data has no connection id: {event:?}"))
             .to_owned()
     }
 
