@@ -191,13 +191,19 @@ pub(crate) fn io_error(err: reqwest::Error) -> io::Error {
     } else {
         io::ErrorKind::Other
     };
+    io::Error::new(kind, chain(&err))
+}
+
+/// An error and its sources, `a: b: c`: HTTP clients' errors say little
+/// without their causes.
+pub(crate) fn chain(err: &dyn std::error::Error) -> String {
     let mut msg = err.to_string();
-    let mut source = std::error::Error::source(&err);
+    let mut source = err.source();
     while let Some(cause) = source {
         msg.push_str(&format!(": {cause}"));
         source = cause.source();
     }
-    io::Error::new(kind, msg)
+    msg
 }
 
 /// Sends a well-formed request and reads the whole response, within

@@ -17,7 +17,7 @@ use tokio::{
     net::TcpStream,
 };
 
-use super::{DEFAULT_TIMEOUT, Head, Response};
+use super::{DEFAULT_TIMEOUT, Head, Response, chain};
 
 /// Writes `bytes` to a fresh connection as they are and reads one response,
 /// within `DEFAULT_TIMEOUT`. A request starting with `HEAD ` is answered
@@ -78,13 +78,7 @@ async fn exchange(addr: SocketAddr, raw: Vec<u8>, head_only: bool) -> io::Result
 }
 
 fn hyper_error(err: hyper::Error) -> io::Error {
-    let mut msg = err.to_string();
-    let mut source = std::error::Error::source(&err);
-    while let Some(cause) = source {
-        msg.push_str(&format!(": {cause}"));
-        source = cause.source();
-    }
-    io::Error::other(msg)
+    io::Error::other(chain(&err))
 }
 
 /// A connection that sends `raw` in place of what its HTTP client writes:
