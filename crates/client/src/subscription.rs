@@ -3,7 +3,7 @@
 //!
 //! One connection at a time: open `GET /events`, feed the body to
 //! [`herald_sse::Parser`], and when the body ends, breaks, goes silent past
-//! the idle timeout or cannot be opened, wait (see [`Backoff`]) and open
+//! the idle timeout or cannot be opened, wait (see [`Backoff`](crate::Backoff)) and open
 //! again with `Last-Event-ID`. Only a refusal (a 4xx answer: a bad
 //! selector, a missing or expired token, a limit) ends the stream, because
 //! asking again would get the same answer.
@@ -21,7 +21,7 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt, stream::BoxStream};
 use herald_sse::Parser;
 
-use crate::{Backoff, Error, Item, client::Shared, item};
+use crate::{Error, Item, client::Shared, item};
 
 /// The stream of one subscription; from [`Client::subscribe`](crate::Client::subscribe).
 ///
@@ -203,10 +203,16 @@ impl State {
         if let Some(id) = &self.last_id {
             request = request.header("last-event-id", id);
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|err| OpenError::Failed(Chain(&Error::sending(&url, err)).to_string()))?;
+        // A server that takes the connection but never answers counts as
+        // silent, as a stream would.
+        let sent = match self.shared.idle_timeout {
+            Some(idle) => tokio::time::timeout(idle, request.send())
+                .await
+                .map_err(|_| OpenError::Failed(format!("no answer within {idle:?}")))?,
+            None => request.send().await,
+        };
+        let response =
+            sent.map_err(|err| OpenError::Failed(Chain(&Error::sending(&url, err)).to_string()))?;
         let status = response.status();
         if status.is_success() {
             return Ok(response.bytes_stream().boxed());
@@ -246,7 +252,7 @@ impl State {
     fn reconnect(&mut self, reason: String) {
         self.body = None;
         self.parser.finish();
-        let wait = Backoff::delay(&self.shared.backoff, self.hint, self.failures);
+        let wait = self.shared.backoff.delay(self.hint, self.failures);
         self.failures = self.failures.saturating_add(1);
         self.wait = Some(wait);
         self.pending.push_back(Item::Disconnected {

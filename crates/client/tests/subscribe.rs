@@ -5,9 +5,13 @@ mod support;
 
 use std::time::Duration;
 
-use herald_client::{Draft, Item};
+use herald_client::{Backoff, Client, Draft, Item};
 use herald_testkit::{proxy::Proxy, server::Server};
 use support::{connected, data, events, next, quick_client};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpListener,
+};
 
 #[tokio::test]
 async fn resumes_after_the_connection_drops_without_gap_or_duplicate() {
@@ -127,4 +131,56 @@ async fn an_unknown_id_yields_a_reset_then_the_retained_events() {
     };
     assert_eq!(reason, "unknown_id");
     assert_eq!(data(&events(&mut sub, 1).await), ["kept"]);
+}
+
+#[tokio::test]
+async fn a_silent_stream_is_reopened_with_the_last_event_id() {
+    // A server that sends one event, then nothing: no heartbeat, no end.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move {
+        let mut requests = Vec::new();
+        let mut sockets = Vec::new();
+        for _ in 0..2 {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut head = Vec::new();
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                let mut buf = [0; 1024];
+                let n = socket.read(&mut buf).await.unwrap();
+                head.extend_from_slice(&buf[..n]);
+            }
+            requests.push(String::from_utf8(head).unwrap().to_ascii_lowercase());
+            let body = "id: e-1\ndata: one\n\n";
+            let reply = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\
+                 transfer-encoding: chunked\r\n\r\n{:x}\r\n{body}\r\n",
+                body.len()
+            );
+            socket.write_all(reply.as_bytes()).await.unwrap();
+            sockets.push(socket);
+        }
+        requests
+    });
+    let client = Client::builder(base)
+        .idle_timeout(Some(Duration::from_millis(200)))
+        .backoff(Backoff::new(
+            Duration::from_millis(10),
+            Duration::from_millis(10),
+        ))
+        .build()
+        .unwrap();
+    let mut sub = client.subscribe(["t"]);
+    assert_eq!(data(&events(&mut sub, 1).await), ["one"]);
+    let Item::Disconnected { reason, .. } = next(&mut sub).await else {
+        panic!("expected a disconnect notice")
+    };
+    assert!(reason.contains("silent"), "{reason}");
+    assert_eq!(data(&events(&mut sub, 1).await), ["one"]);
+    let requests = server.await.unwrap();
+    assert!(!requests[0].contains("last-event-id"), "{}", requests[0]);
+    assert!(
+        requests[1].contains("\r\nlast-event-id: e-1\r\n"),
+        "{}",
+        requests[1]
+    );
 }
