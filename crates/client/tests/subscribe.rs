@@ -6,12 +6,9 @@ mod support;
 use std::time::Duration;
 
 use herald_client::{Backoff, Client, Draft, Item};
-use herald_testkit::{proxy::Proxy, server::Server};
+use herald_testkit::{canned, proxy::Proxy, server::Server};
 use support::{connected, data, events, next, quick_client};
-use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
-    net::TcpListener,
-};
+use tokio::{io::AsyncWriteExt, net::TcpListener};
 
 #[tokio::test]
 async fn resumes_after_the_connection_drops_without_gap_or_duplicate() {
@@ -142,14 +139,8 @@ async fn a_silent_stream_is_reopened_with_the_last_event_id() {
         let mut requests = Vec::new();
         let mut sockets = Vec::new();
         for _ in 0..2 {
-            let (mut socket, _) = listener.accept().await.unwrap();
-            let mut head = Vec::new();
-            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                let mut buf = [0; 1024];
-                let n = socket.read(&mut buf).await.unwrap();
-                head.extend_from_slice(&buf[..n]);
-            }
-            requests.push(String::from_utf8(head).unwrap().to_ascii_lowercase());
+            let (head, mut socket) = canned::accept(&listener).await;
+            requests.push(head.to_ascii_lowercase());
             let body = "id: e-1\ndata: one\n\n";
             let reply = format!(
                 "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\

@@ -238,24 +238,12 @@ impl SseConn {
 mod tests {
     //! `SseConn` and `Receiver` against a canned SSE server on loopback.
 
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use tokio::net::{TcpListener, TcpStream};
+    use herald_testkit::canned;
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::TcpListener;
 
     use super::*;
     use crate::{Receiver, Recorder, payload};
-
-    /// Accepts one connection, returns the request head and the socket.
-    async fn accept(listener: &TcpListener) -> (String, TcpStream) {
-        let (mut socket, _) = listener.accept().await.unwrap();
-        let mut request = Vec::new();
-        let mut buf = [0u8; 1024];
-        while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-            let n = socket.read(&mut buf).await.unwrap();
-            assert!(n > 0, "client closed before its request was complete");
-            request.extend_from_slice(&buf[..n]);
-        }
-        (String::from_utf8(request).unwrap(), socket)
-    }
 
     fn chunk(text: &str) -> String {
         format!("{:x}\r\n{text}\r\n", text.len())
@@ -274,7 +262,7 @@ mod tests {
             .await
             .unwrap();
         let server = tokio::spawn(async move {
-            let (request, mut socket) = accept(&listener).await;
+            let (request, mut socket) = canned::accept(&listener).await;
             // The head and the first chunk in one write: body bytes arrive with the head.
             let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\
                         transfer-encoding: chunked\r\n\r\n";
@@ -340,7 +328,7 @@ mod tests {
         .await
         .unwrap();
         let server = tokio::spawn(async move {
-            let (request, mut socket) = accept(&listener).await;
+            let (request, mut socket) = canned::accept(&listener).await;
             let body = r#"{"error":{"code":"too_many_connections"}}"#;
             let response = format!(
                 "HTTP/1.1 429 Too Many Requests\r\ncontent-length: {}\r\n\r\n{body}",

@@ -294,13 +294,7 @@ pub(crate) mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let task = tokio::spawn(async move {
-            let (mut socket, _) = listener.accept().await.unwrap();
-            let mut seen = Vec::new();
-            while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
-                let mut chunk = [0; 1024];
-                let n = socket.read(&mut chunk).await.unwrap();
-                seen.extend_from_slice(&chunk[..n]);
-            }
+            let (seen, mut socket) = crate::canned::accept(&listener).await;
             for piece in reply.chunks(5) {
                 socket.write_all(piece).await.unwrap();
             }
@@ -308,7 +302,7 @@ pub(crate) mod tests {
                 // Hold the connection until the client is done with it.
                 let _ = socket.read(&mut [0; 1]).await;
             }
-            String::from_utf8(seen).unwrap()
+            seen
         });
         (addr, task)
     }

@@ -12,10 +12,13 @@
 //!   [`request`](http::request)), and [`send_raw`](http::send_raw), bytes
 //!   written as given with the answer read by hyper.
 //! - [`services`]: skip-or-fail for tests that need PostgreSQL or Redis.
+//! - [`canned`]: the server side of a client's test: accept, read the
+//!   request head, answer canned bytes.
 //! - [`proxy`]: a TCP proxy whose connections a test can cut, like a network drop.
 //! - [`redis`]: a private `redis-server` a test may kill, restart or cut off.
 //! - [`postgres`]: a private schema per test, dropped when the test ends.
 
+pub mod canned;
 pub mod conformance;
 pub mod http;
 pub mod postgres;

@@ -282,10 +282,7 @@ impl SseClient {
 }
 #[cfg(test)]
 mod tests {
-    use tokio::{
-        io::{AsyncReadExt, AsyncWriteExt},
-        net::TcpListener,
-    };
+    use tokio::{io::AsyncWriteExt, net::TcpListener};
 
     use super::*;
 
@@ -301,14 +298,8 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
-            let (mut socket, _) = listener.accept().await.unwrap();
-            let mut seen = Vec::new();
-            while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
-                let mut chunk = [0; 1024];
-                let n = socket.read(&mut chunk).await.unwrap();
-                seen.extend_from_slice(&chunk[..n]);
-            }
-            let seen = String::from_utf8_lossy(&seen).to_ascii_lowercase();
+            let (seen, mut socket) = crate::canned::accept(&listener).await;
+            let seen = seen.to_ascii_lowercase();
             assert!(seen.contains("accept: text/event-stream\r\n"), "{seen}");
             for piece in reply.chunks(7) {
                 socket.write_all(piece).await.unwrap();
