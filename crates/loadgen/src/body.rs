@@ -7,22 +7,8 @@ use crate::Error;
 const MAX_SIZE_LINE: usize = 1024;
 
 /// A response body decoder, fed whatever the socket gives.
-///
-/// # Examples
-///
-/// ```
-/// use herald_loadgen::BodyDecoder;
-///
-/// let mut body = BodyDecoder::chunked();
-/// let mut out = Vec::new();
-/// body.decode(b"5\r\nhel", |part| out.extend_from_slice(part))?;
-/// body.decode(b"lo\r\n0\r\n\r\n", |part| out.extend_from_slice(part))?;
-/// assert_eq!(out, b"hello");
-/// assert!(body.is_done());
-/// # Ok::<(), herald_loadgen::Error>(())
-/// ```
 #[derive(Debug, Clone)]
-pub struct BodyDecoder {
+pub(crate) struct BodyDecoder {
     state: State,
     /// A chunk-size line split across reads.
     line: Vec<u8>,
@@ -46,7 +32,7 @@ enum State {
 
 impl BodyDecoder {
     /// A decoder for `Transfer-Encoding: chunked`.
-    pub fn chunked() -> Self {
+    pub(crate) fn chunked() -> Self {
         Self {
             state: State::Size,
             line: Vec::new(),
@@ -54,7 +40,7 @@ impl BodyDecoder {
     }
 
     /// A decoder for a body delimited by the connection's end.
-    pub fn plain() -> Self {
+    pub(crate) fn plain() -> Self {
         Self {
             state: State::Plain,
             line: Vec::new(),
@@ -62,7 +48,7 @@ impl BodyDecoder {
     }
 
     /// Whether the final chunk and trailer were read.
-    pub fn is_done(&self) -> bool {
+    pub(crate) fn is_done(&self) -> bool {
         self.state == State::Done
     }
 
@@ -71,7 +57,7 @@ impl BodyDecoder {
     /// # Errors
     ///
     /// [`Error::Protocol`] on a malformed chunk size or framing.
-    pub fn decode<'a>(
+    pub(crate) fn decode<'a>(
         &mut self,
         mut input: &'a [u8],
         mut out: impl FnMut(&'a [u8]),
@@ -206,5 +192,16 @@ mod tests {
         assert!(decoder.decode(b"1\r\nab", |_| {}).is_err());
         let mut decoder = BodyDecoder::chunked();
         assert!(decoder.decode(&[b'1'; 2000], |_| {}).is_err());
+    }
+
+    #[test]
+    fn a_chunk_split_across_reads_is_joined() -> Result<(), crate::Error> {
+        let mut body = BodyDecoder::chunked();
+        let mut out = Vec::new();
+        body.decode(b"5\r\nhel", |part| out.extend_from_slice(part))?;
+        body.decode(b"lo\r\n0\r\n\r\n", |part| out.extend_from_slice(part))?;
+        assert_eq!(out, b"hello");
+        assert!(body.is_done());
+        Ok(())
     }
 }

@@ -24,34 +24,44 @@ use crate::{Error, Fleet, Plan, Recorder, Target, Template, payload};
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct CatchupReport {
     /// Server URL.
-    pub target: String,
+    pub(crate) target: String,
     /// The topic used.
-    pub topic: String,
+    pub(crate) topic: String,
     /// Events missed and caught up on.
-    pub events: u64,
+    pub(crate) events: u64,
     /// Subscribers that reconnected.
-    pub subscribers: usize,
+    pub(crate) subscribers: usize,
     /// Reconnects answered with 200.
-    pub reconnected: usize,
+    pub(crate) reconnected: usize,
     /// Reconnect time (to the response head).
-    pub reconnect: Summary,
+    pub(crate) reconnect: Summary,
     /// Time to publish the missed events one after another, seconds.
-    pub publish_s: f64,
+    pub(crate) publish_s: f64,
     /// Publish round trip.
-    pub publish_latency: Summary,
+    pub(crate) publish_latency: Summary,
     /// Time from reconnecting until the last missed event was in.
-    pub catchup: Summary,
+    pub(crate) catchup: Summary,
     /// Subscribers that got every missed event within the timeout.
-    pub completed: usize,
+    pub(crate) completed: usize,
     /// Missed events per second of catch-up (events / median catch-up time).
-    pub events_per_s: f64,
+    pub(crate) events_per_s: f64,
     /// Delivery correctness after the reconnect.
-    pub delivery: Delivery,
+    pub(crate) delivery: Delivery,
     /// Every subscriber completed and delivery is clean.
-    pub ok: bool,
+    pub(crate) ok: bool,
 }
 
 impl CatchupReport {
+    /// Whether every subscriber caught up and delivery was clean.
+    pub fn is_clean(&self) -> bool {
+        self.ok
+    }
+
+    /// Whether some subscribers could not reconnect.
+    pub fn has_failures(&self) -> bool {
+        self.reconnected < self.subscribers
+    }
+
     /// The report as a readable table.
     pub fn table(&self) -> Table {
         let mut t = Table::default();
@@ -122,12 +132,16 @@ pub async fn catchup(args: CatchupArgs) -> Result<CatchupReport, Error> {
         concurrency: args.server.connect_concurrency,
         timeout: args.server.connect_timeout,
     });
-    let sink = Sink::http(
-        target,
-        Template::parse(&publish_path)?,
-        Template::parse(&publish_body)?,
-        1,
-    )?;
+    let sink = if args.server.custom_publish() {
+        Sink::templated(
+            target,
+            Template::parse(&publish_path)?,
+            Template::parse(&publish_body)?,
+            1,
+        )?
+    } else {
+        Sink::herald(&target)?
+    };
     let recorder = Arc::new(Recorder::default());
     let mut data = String::new();
     let size = args.server.data_bytes;

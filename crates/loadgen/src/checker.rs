@@ -6,7 +6,7 @@ use serde::Serialize;
 
 /// What one received sequence number was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Observation {
+pub(crate) enum Observation {
     /// The expected next one.
     InOrder,
     /// Newer than expected: this many before it are (so far) missing.
@@ -19,7 +19,7 @@ pub enum Observation {
 
 /// Counts for one subscriber's stream, or a sum of them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct Counts {
+pub(crate) struct Counts {
     /// Events received (duplicates included).
     pub received: u64,
     /// Events never received (gaps still open, and the missing tail once
@@ -34,7 +34,7 @@ pub struct Counts {
 
 impl Counts {
     /// Adds `other` to these counts.
-    pub fn add(&mut self, other: &Counts) {
+    pub(crate) fn add(&mut self, other: &Counts) {
         self.received += other.received;
         self.lost += other.lost;
         self.duplicated += other.duplicated;
@@ -42,7 +42,7 @@ impl Counts {
     }
 
     /// Whether any event was lost, duplicated or out of order.
-    pub fn has_anomaly(&self) -> bool {
+    pub(crate) fn has_anomaly(&self) -> bool {
         self.lost + self.duplicated + self.out_of_order > 0
     }
 }
@@ -52,35 +52,16 @@ impl Counts {
 /// Lost = gaps, duplicated = repeats, out-of-order = a missing number that
 /// arrives after a newer one. Gaps are kept as ranges, so a wild jump costs
 /// one entry, and the common case (no gap) costs nothing.
-///
-/// # Examples
-///
-/// ```
-/// use herald_loadgen::SeqChecker;
-///
-/// let mut check = SeqChecker::new();
-/// for seq in [0, 1, 3, 2, 3, 5] {
-///     check.observe(seq);
-/// }
-/// check.finish(7); // 0..7 were published: 4 and 6 never came
-/// let counts = check.counts();
-/// assert_eq!((counts.lost, counts.duplicated, counts.out_of_order), (2, 1, 1));
-/// ```
 #[derive(Debug, Clone, Default)]
-pub struct SeqChecker {
+pub(crate) struct SeqChecker {
     next: u64,
     counts: Counts,
     missing: Vec<Range<u64>>,
 }
 
 impl SeqChecker {
-    /// A checker that expects `0` first.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
     /// A checker that expects `start` first.
-    pub fn starting_at(start: u64) -> Self {
+    pub(crate) fn starting_at(start: u64) -> Self {
         Self {
             next: start,
             ..Self::default()
@@ -89,12 +70,12 @@ impl SeqChecker {
 
     /// The next expected sequence number: everything below it was received
     /// or is counted missing.
-    pub fn next(&self) -> u64 {
+    pub(crate) fn next(&self) -> u64 {
         self.next
     }
 
     /// Records one received sequence number.
-    pub fn observe(&mut self, seq: u64) -> Observation {
+    pub(crate) fn observe(&mut self, seq: u64) -> Observation {
         self.counts.received += 1;
         if seq == self.next {
             self.next += 1;
@@ -129,7 +110,7 @@ impl SeqChecker {
 
     /// Closes the check: `published` events (numbers below it) were sent, so
     /// any not yet reached are lost. Call once, after the drain.
-    pub fn finish(&mut self, published: u64) {
+    pub(crate) fn finish(&mut self, published: u64) {
         if published > self.next {
             self.counts.lost += published - self.next;
             self.missing.push(self.next..published);
@@ -138,7 +119,7 @@ impl SeqChecker {
     }
 
     /// The counts so far.
-    pub fn counts(&self) -> Counts {
+    pub(crate) fn counts(&self) -> Counts {
         self.counts
     }
 }
@@ -148,7 +129,7 @@ mod tests {
     use super::*;
 
     fn run(seqs: &[u64], published: u64) -> Counts {
-        let mut check = SeqChecker::new();
+        let mut check = SeqChecker::default();
         for &seq in seqs {
             check.observe(seq);
         }
@@ -186,7 +167,7 @@ mod tests {
 
     #[test]
     fn late_events_are_out_of_order_not_lost() {
-        let mut check = SeqChecker::new();
+        let mut check = SeqChecker::default();
         assert_eq!(check.observe(0), Observation::InOrder);
         assert_eq!(check.observe(3), Observation::Gap(2));
         assert_eq!(check.observe(2), Observation::OutOfOrder);
@@ -221,5 +202,19 @@ mod tests {
         total.add(&run(&[0, 0], 1));
         assert_eq!(triple(total), (1, 1, 0));
         assert_eq!(total.received, 4);
+    }
+
+    #[test]
+    fn lost_duplicated_and_out_of_order_are_counted_apart() {
+        let mut check = SeqChecker::default();
+        for seq in [0, 1, 3, 2, 3, 5] {
+            check.observe(seq);
+        }
+        check.finish(7); // 0..7 were published: 4 and 6 never came
+        let counts = check.counts();
+        assert_eq!(
+            (counts.lost, counts.duplicated, counts.out_of_order),
+            (2, 1, 1)
+        );
     }
 }

@@ -8,11 +8,11 @@ use clap::{Args, Parser, Subcommand};
 use crate::{Shard, SourceIps};
 
 /// Default subscription path (`&user={user}` is added with `--user-scoped`).
-pub const SUBSCRIBE_TEMPLATE: &str = "/events?topic={topic}";
+pub(crate) const SUBSCRIBE_TEMPLATE: &str = "/events?topic={topic}";
 /// Default publish path.
-pub const PUBLISH_TEMPLATE: &str = "/publish";
+pub(crate) const PUBLISH_TEMPLATE: &str = "/publish";
 /// Default publish body (`,"user":"{user}"` is added with `--user-scoped`).
-pub const PUBLISH_BODY: &str = r#"{"topic":"{topic}","data":{data}}"#;
+pub(crate) const PUBLISH_BODY: &str = r#"{"topic":"{topic}","data":{data}}"#;
 
 /// Load generator for Herald and other SSE servers.
 ///
@@ -65,39 +65,39 @@ pub struct CompareArgs {
 pub struct ServerOpts {
     /// Server base URL (http only).
     #[arg(long, default_value = "http://127.0.0.1:8080")]
-    pub url: String,
+    pub(crate) url: String,
     /// Subscription path; placeholders {topic} {k} {user} {run}.
     /// Default: /events?topic={topic} (plus &user={user} when user-scoped).
     #[arg(long)]
-    pub subscribe_template: Option<String>,
+    pub(crate) subscribe_template: Option<String>,
     /// Publish path; same placeholders. Default: /publish.
     #[arg(long)]
-    pub publish_template: Option<String>,
+    pub(crate) publish_template: Option<String>,
     /// Publish body; {data} is the JSON payload. Default:
     /// {"topic":"{topic}","data":{data}} (plus ,"user":"{user}" when user-scoped).
     /// For nchan: --publish-template '/pub?topic={topic}' --publish-body '{data}'.
     #[arg(long)]
-    pub publish_body: Option<String>,
+    pub(crate) publish_body: Option<String>,
     /// Local source addresses for subscriber sockets, round robin:
     /// `127.0.0.1-127.0.0.20` or a comma list of addresses and ranges.
     #[arg(long)]
-    pub source_ips: Option<SourceIps>,
+    pub(crate) source_ips: Option<SourceIps>,
     /// Server process to measure (RSS, CPU) from /proc; repeat to sum
     /// several (e.g. nginx master and worker).
     #[arg(long = "server-pid")]
-    pub server_pids: Vec<u32>,
+    pub(crate) server_pids: Vec<u32>,
     /// Run id for the {run} placeholder (default: derived from pid and time).
     #[arg(long)]
-    pub run_id: Option<String>,
+    pub(crate) run_id: Option<String>,
     /// Payload size in bytes (~128-byte SSE event with Herald's id line).
     #[arg(long, default_value_t = 96)]
-    pub data_bytes: usize,
+    pub(crate) data_bytes: usize,
     /// Connections being opened at once.
     #[arg(long, default_value_t = 256)]
-    pub connect_concurrency: usize,
+    pub(crate) connect_concurrency: usize,
     /// Give up on a connection after this long.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
-    pub connect_timeout: Duration,
+    pub(crate) connect_timeout: Duration,
     /// Also write the report as JSON to this file.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -111,53 +111,53 @@ pub struct RunArgs {
     pub server: ServerOpts,
     /// SSE connections in total (over all shards).
     #[arg(long, short = 'n', default_value_t = 100)]
-    pub connections: usize,
+    pub(crate) connections: usize,
     /// Topics; connection c follows topic c % topics.
     #[arg(long, short = 'k', default_value_t = 1)]
-    pub topics: usize,
+    pub(crate) topics: usize,
     /// Events per second, all topics together (round robin over streams).
     #[arg(long, short = 'r', default_value_t = 100.0)]
-    pub rate: f64,
+    pub(crate) rate: f64,
     /// Measured publishing time.
     #[arg(long, short = 'd', default_value = "10s", value_parser = humantime::parse_duration)]
-    pub duration: Duration,
+    pub(crate) duration: Duration,
     /// Publishing before the measurement (events checked, latency not recorded).
     #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
-    pub warmup: Duration,
+    pub(crate) warmup: Duration,
     /// Topic names; placeholders {k} {run}.
     #[arg(long, default_value = "load.{k}")]
-    pub topic_template: String,
+    pub(crate) topic_template: String,
     /// User-scoped events: each topic has --users-per-topic users, each
     /// subscriber subscribes as one (Herald: ?user= in auth mode none) and
     /// each event is published to one user; sequences run per (topic, user).
     #[arg(long)]
-    pub user_scoped: bool,
+    pub(crate) user_scoped: bool,
     /// Users per topic with --user-scoped.
     #[arg(long, default_value_t = 1)]
-    pub users_per_topic: usize,
+    pub(crate) users_per_topic: usize,
     /// Publish nothing: hold the connections for --duration and measure
     /// memory per connection (scenario c).
     #[arg(long)]
-    pub idle: bool,
+    pub(crate) idle: bool,
     /// Drive herald-bus in this process instead of a server (no HTTP, no SSE).
     #[arg(long)]
-    pub in_process: bool,
+    pub(crate) in_process: bool,
     /// Concurrent publishing connections (each owns some streams).
     #[arg(long, default_value_t = 2)]
-    pub publishers: usize,
+    pub(crate) publishers: usize,
     /// After publishing, wait at most this long for the last events.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
-    pub drain: Duration,
+    pub(crate) drain: Duration,
     /// Pause between opening the last connection and reading the server's RSS.
     #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
-    pub settle: Duration,
+    pub(crate) settle: Duration,
     /// This process's part of a run split over processes: `I/N` opens
     /// connections c with c % N == I; only shard 0 publishes. Needs --sync-dir.
     #[arg(long, default_value = "0/1")]
-    pub shard: Shard,
+    pub(crate) shard: Shard,
     /// Directory the shards of one run coordinate through (start shard 0 first).
     #[arg(long)]
-    pub sync_dir: Option<PathBuf>,
+    pub(crate) sync_dir: Option<PathBuf>,
 }
 
 /// Options of `catchup`.
@@ -168,22 +168,28 @@ pub struct CatchupArgs {
     pub server: ServerOpts,
     /// Events published while the subscribers are away.
     #[arg(long, short = 'm', default_value_t = 1000)]
-    pub events: u64,
+    pub(crate) events: u64,
     /// Subscribers that disconnect and catch up together.
     #[arg(long, short = 'n', default_value_t = 1)]
-    pub subscribers: usize,
+    pub(crate) subscribers: usize,
     /// The topic; placeholders {run}.
     #[arg(long, default_value = "catchup.{run}")]
-    pub topic_template: String,
+    pub(crate) topic_template: String,
     /// Give up waiting for the events after this long.
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
-    pub timeout: Duration,
+    pub(crate) timeout: Duration,
 }
 
 impl ServerOpts {
+    /// Whether publishing follows templates given on the command line
+    /// (another server's API) rather than Herald's `POST /publish`.
+    pub(crate) fn custom_publish(&self) -> bool {
+        self.publish_template.is_some() || self.publish_body.is_some()
+    }
+
     /// The subscribe path, publish path and publish body templates, with the
     /// defaults filled in.
-    pub fn templates(&self, user_scoped: bool) -> (String, String, String) {
+    pub(crate) fn templates(&self, user_scoped: bool) -> (String, String, String) {
         let subscribe = self.subscribe_template.clone().unwrap_or_else(|| {
             let user = if user_scoped { "&user={user}" } else { "" };
             format!("{SUBSCRIBE_TEMPLATE}{user}")
@@ -203,7 +209,7 @@ impl ServerOpts {
     }
 
     /// The run id: `--run-id`, or one made from the pid and the time.
-    pub fn run_id(&self) -> String {
+    pub(crate) fn run_id(&self) -> String {
         self.run_id.clone().unwrap_or_else(|| {
             format!(
                 "{:x}{:x}",

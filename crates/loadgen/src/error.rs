@@ -52,7 +52,7 @@ pub enum Error {
 
 impl Error {
     /// Wraps an I/O error with what was being done.
-    pub fn io(context: impl Into<String>, source: io::Error) -> Self {
+    pub(crate) fn io(context: impl Into<String>, source: io::Error) -> Self {
         Self::Io {
             context: context.into(),
             source,
@@ -61,7 +61,7 @@ impl Error {
 
     /// A short label used to group connection failures in the report
     /// (`status 429`, `io: Too many open files`…).
-    pub fn kind(&self) -> String {
+    pub(crate) fn kind(&self) -> String {
         match self {
             Self::Status { status, .. } => format!("status {status}"),
             Self::Io { source, .. } => format!("io: {source}"),

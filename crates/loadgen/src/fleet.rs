@@ -18,7 +18,7 @@ use crate::{Error, Plan, Receiver, Recorder, SourceIps, SseConn, Target};
 
 /// How subscribers reach an HTTP server.
 #[derive(Debug)]
-pub struct HttpSetup {
+pub(crate) struct HttpSetup {
     /// The server.
     pub target: Target,
     /// Subscription path template.
@@ -33,7 +33,7 @@ pub struct HttpSetup {
 
 /// One subscriber to start.
 #[derive(Debug, Clone, Default)]
-pub struct Member {
+pub(crate) struct Member {
     /// Its number over the whole run (decides topic, user, source address).
     pub connection: usize,
     /// The first sequence number it expects.
@@ -46,7 +46,7 @@ pub struct Member {
 
 /// How a subscriber ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum End {
+pub(crate) enum End {
     /// Stopped by the run.
     Stopped,
     /// The server ended the stream.
@@ -59,7 +59,7 @@ pub enum End {
 
 /// What one subscriber saw.
 #[derive(Debug)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     /// Its checker and tally.
     pub receiver: Receiver,
     /// How it ended.
@@ -72,7 +72,7 @@ pub struct Outcome {
 
 /// How opening the connections went.
 #[derive(Debug)]
-pub struct Opened {
+pub(crate) struct Opened {
     /// Connections open.
     pub opened: usize,
     /// Failures by cause.
@@ -85,7 +85,7 @@ pub struct Opened {
 
 /// The running subscribers.
 #[derive(Debug)]
-pub struct Fleet {
+pub(crate) struct Fleet {
     handles: Vec<JoinHandle<Outcome>>,
     streams: Vec<usize>,
     progress: Arc<[AtomicU64]>,
@@ -96,7 +96,7 @@ pub struct Fleet {
 
 impl Fleet {
     /// Starts one SSE connection per member.
-    pub fn http(
+    pub(crate) fn http(
         setup: Arc<HttpSetup>,
         plan: &Arc<Plan>,
         members: Vec<Member>,
@@ -119,7 +119,7 @@ impl Fleet {
     /// # Errors
     ///
     /// [`Error::Invalid`] when a topic or user is not valid for the bus.
-    pub fn bus(
+    pub(crate) fn bus(
         bus: &Bus,
         plan: &Arc<Plan>,
         members: Vec<Member>,
@@ -196,7 +196,7 @@ impl Fleet {
     }
 
     /// Waits until every subscriber has connected or failed to.
-    pub async fn wait_connected(&mut self) -> Opened {
+    pub(crate) async fn wait_connected(&mut self) -> Opened {
         let mut opened = Opened {
             opened: 0,
             failures: BTreeMap::new(),
@@ -220,7 +220,7 @@ impl Fleet {
     }
 
     /// Whether every subscriber has every event `published` says its stream got.
-    pub fn is_drained(&self, published: &[u64]) -> bool {
+    pub(crate) fn is_drained(&self, published: &[u64]) -> bool {
         self.streams
             .iter()
             .zip(self.progress.iter())
@@ -230,7 +230,7 @@ impl Fleet {
     }
 
     /// Waits until [`is_drained`](Self::is_drained) or `timeout`; returns whether drained.
-    pub async fn drain(&self, published: &[u64], timeout: Duration) -> bool {
+    pub(crate) async fn drain(&self, published: &[u64], timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         while !self.is_drained(published) {
             if Instant::now() >= deadline {
@@ -242,7 +242,7 @@ impl Fleet {
     }
 
     /// Stops every subscriber (closing its connection) and collects what they saw.
-    pub async fn stop(self) -> Vec<Outcome> {
+    pub(crate) async fn stop(self) -> Vec<Outcome> {
         let _ = self.stop.send(true);
         let mut outcomes = Vec::with_capacity(self.handles.len());
         for handle in self.handles {

@@ -21,7 +21,7 @@ const MAX_HEADERS: usize = 32;
 
 /// The server: where to connect and what to put in `Host`.
 #[derive(Debug, Clone)]
-pub struct Target {
+pub(crate) struct Target {
     base: String,
     addr: SocketAddr,
     host: String,
@@ -35,7 +35,7 @@ impl Target {
     ///
     /// [`Error::Invalid`] for a malformed or non-`http` URL, [`Error::Io`]
     /// when the host does not resolve.
-    pub async fn resolve(url: &str) -> Result<Self, Error> {
+    pub(crate) async fn resolve(url: &str) -> Result<Self, Error> {
         let invalid = |reason: String| Error::Invalid {
             what: "url",
             reason,
@@ -64,19 +64,14 @@ impl Target {
     }
 
     /// The full URL of `path` (a template expansion starting with `/`).
-    pub fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{}{path}", self.base, self.prefix)
-    }
-
-    /// The server's socket address.
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
     }
 }
 
 /// An open SSE response stream.
 #[derive(Debug)]
-pub struct SseConn {
+pub(crate) struct SseConn {
     stream: TcpStream,
     decoder: BodyDecoder,
     parser: Parser,
@@ -93,7 +88,7 @@ impl SseConn {
     ///
     /// [`Error::Io`] when the connection fails, [`Error::Status`] when the
     /// answer is not 200, [`Error::Protocol`] when it is not HTTP.
-    pub async fn open(
+    pub(crate) async fn open(
         target: &Target,
         source: Option<IpAddr>,
         path: &str,
@@ -194,7 +189,7 @@ impl SseConn {
     /// # Errors
     ///
     /// [`Error::Io`] on a socket error, [`Error::Protocol`] on bad framing.
-    pub async fn read(&mut self, items: &mut Vec<Item>) -> Result<bool, Error> {
+    pub(crate) async fn read(&mut self, items: &mut Vec<Item>) -> Result<bool, Error> {
         if !self.leftover.is_empty() {
             let range = std::mem::replace(&mut self.leftover, 0..0);
             self.consume(range, items)?;
@@ -216,7 +211,7 @@ impl SseConn {
     }
 
     /// The last event id the stream set (what a reconnect sends back).
-    pub fn last_event_id(&self) -> &str {
+    pub(crate) fn last_event_id(&self) -> &str {
         self.parser.last_event_id()
     }
 
@@ -236,5 +231,127 @@ impl SseConn {
             Some(e) => Err(Error::Protocol(format!("event stream: {e}"))),
             None => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! `SseConn` and `Receiver` against a canned SSE server on loopback.
+
+    use herald_testkit::canned;
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::TcpListener;
+
+    use super::*;
+    use crate::{Receiver, Recorder, payload};
+
+    fn chunk(text: &str) -> String {
+        format!("{:x}\r\n{text}\r\n", text.len())
+    }
+
+    fn event(id: u64, seq: u64) -> String {
+        let mut data = String::new();
+        payload::write(&mut data, seq, payload::unix_micros(), 0, false, 96);
+        format!("id: {id}\ndata: {data}\n\n")
+    }
+
+    #[tokio::test]
+    async fn reads_a_chunked_stream_and_resumes_with_last_event_id() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let target = Target::resolve(&format!("http://{}", listener.local_addr().unwrap()))
+            .await
+            .unwrap();
+        let server = tokio::spawn(async move {
+            let (request, mut socket) = canned::accept(&listener).await;
+            // The head and the first chunk in one write: body bytes arrive with the head.
+            let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\
+                        transfer-encoding: chunked\r\n\r\n";
+            let first = chunk("event: herald.connected\ndata: {\"connection\":\"c\"}\n\n");
+            socket
+                .write_all(format!("{head}{first}").as_bytes())
+                .await
+                .unwrap();
+            // An event split across two chunks, then a comment and a second event.
+            let one = event(11, 0);
+            let (a, b) = one.split_at(20);
+            for part in [
+                chunk(a),
+                chunk(b),
+                chunk(":\n\n"),
+                chunk(&event(12, 1)),
+                "0\r\n\r\n".into(),
+            ] {
+                socket.write_all(part.as_bytes()).await.unwrap();
+                socket.flush().await.unwrap();
+            }
+            request
+        });
+
+        let source = Some("127.0.0.1".parse().unwrap());
+        let mut conn = SseConn::open(&target, source, "/events?topic=t", Some("10"))
+            .await
+            .unwrap();
+        let recorder = Recorder::default();
+        let mut rx = Receiver::new(0, 0, 0);
+        let mut items = Vec::new();
+        while conn.read(&mut items).await.unwrap() {
+            for item in items.drain(..) {
+                rx.on_item(&item, &recorder);
+            }
+        }
+        assert_eq!(conn.last_event_id(), "12");
+        let (counts, tally) = rx.finish(2);
+        assert_eq!(counts.received, 2);
+        assert!(!counts.has_anomaly(), "{counts:?}");
+        assert_eq!((tally.comments, tally.other, tally.measured), (1, 0, 2));
+        assert_eq!(recorder.latency().len(), 2);
+
+        let request = server.await.unwrap();
+        assert!(
+            request.starts_with("GET /events?topic=t HTTP/1.1\r\n"),
+            "{request}"
+        );
+        assert!(request.contains("\r\nLast-Event-ID: 10\r\n"), "{request}");
+        assert!(
+            request.contains("\r\nAccept: text/event-stream\r\n"),
+            "{request}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refusal_is_a_status_error() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let target = Target::resolve(&format!(
+            "http://{}/prefix/",
+            listener.local_addr().unwrap()
+        ))
+        .await
+        .unwrap();
+        let server = tokio::spawn(async move {
+            let (request, mut socket) = canned::accept(&listener).await;
+            let body = r#"{"error":{"code":"too_many_connections"}}"#;
+            let response = format!(
+                "HTTP/1.1 429 Too Many Requests\r\ncontent-length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            socket.write_all(response.as_bytes()).await.unwrap();
+            request
+        });
+        let err = SseConn::open(&target, None, "/events?topic=t", None)
+            .await
+            .unwrap_err();
+        match &err {
+            Error::Status { status, body } => {
+                assert_eq!(*status, 429);
+                assert!(body.contains("too_many_connections"), "{body}");
+            }
+            other => panic!("expected a status error, got {other:?}"),
+        }
+        assert_eq!(err.kind(), "status 429");
+        let request = server.await.unwrap();
+        assert!(
+            request.starts_with("GET /prefix/events?topic=t "),
+            "{request}"
+        );
     }
 }

@@ -28,18 +28,14 @@ async fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             let report = herald_loadgen::run(args).await?;
             print!("{}", report.table());
             write_json(json.as_deref(), &report)?;
-            let failed = !report.connections.failures.is_empty() || report.publish_errors > 0;
-            Ok(exit_code(report.ok, failed))
+            Ok(exit_code(report.is_clean(), report.has_failures()))
         }
         Command::Catchup(args) => {
             let json = args.server.json.clone();
             let report = herald_loadgen::catchup(args).await?;
             print!("{}", report.table());
             write_json(json.as_deref(), &report)?;
-            Ok(exit_code(
-                report.ok,
-                report.reconnected < report.subscribers,
-            ))
+            Ok(exit_code(report.is_clean(), report.has_failures()))
         }
         Command::Compare(args) => {
             let read = |path: &std::path::Path| -> anyhow::Result<serde_json::Value> {

@@ -12,7 +12,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::Deserialize;
 
 /// Microseconds since the Unix epoch, the clock both ends of a latency use.
-pub fn unix_micros() -> u64 {
+pub(crate) fn unix_micros() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
@@ -20,19 +20,7 @@ pub fn unix_micros() -> u64 {
 
 /// Writes the payload JSON for one event into `out`, padded so it is about
 /// `size` bytes long (never shorter than the fields themselves).
-///
-/// # Examples
-///
-/// ```
-/// use herald_loadgen::{payload, Probe};
-///
-/// let mut out = String::new();
-/// payload::write(&mut out, 7, 1_700_000_000_000_000, 3, false, 96);
-/// assert_eq!(out.len(), 96);
-/// let probe = Probe::find(&out).expect("fields found");
-/// assert_eq!((probe.seq, probe.stream, probe.warmup), (7, Some(3), false));
-/// ```
-pub fn write(out: &mut String, seq: u64, ts: u64, stream: usize, warmup: bool, size: usize) {
+pub(crate) fn write(out: &mut String, seq: u64, ts: u64, stream: usize, warmup: bool, size: usize) {
     use std::fmt::Write as _;
     out.clear();
     write!(out, r#"{{"seq":{seq},"ts":{ts},"s":{stream},"#).expect("String write");
@@ -47,7 +35,7 @@ pub fn write(out: &mut String, seq: u64, ts: u64, stream: usize, warmup: bool, s
 
 /// The fields the receiver needs from one event's data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-pub struct Probe {
+pub(crate) struct Probe {
     /// The sequence number within its stream.
     pub seq: u64,
     /// Send time, Unix microseconds.
@@ -71,7 +59,7 @@ impl Probe {
     /// Finds `seq` and `ts` in SSE data: the data itself as JSON (fast path,
     /// no allocation besides the parse), else an object nested in it or a
     /// JSON string holding it. `None` if there is none.
-    pub fn find(data: &str) -> Option<Probe> {
+    pub(crate) fn find(data: &str) -> Option<Probe> {
         if let Ok(probe) = serde_json::from_str::<Probe>(data) {
             return Some(probe);
         }
@@ -150,5 +138,14 @@ mod tests {
     #[test]
     fn clock_is_after_2020() {
         assert!(unix_micros() > 1_577_836_800_000_000);
+    }
+
+    #[test]
+    fn written_payload_has_the_asked_size_and_is_found_again() {
+        let mut out = String::new();
+        write(&mut out, 7, 1_700_000_000_000_000, 3, false, 96);
+        assert_eq!(out.len(), 96);
+        let probe = Probe::find(&out).expect("fields found");
+        assert_eq!((probe.seq, probe.stream, probe.warmup), (7, Some(3), false));
     }
 }

@@ -9,22 +9,8 @@
 use crate::template::{Template, Vars};
 
 /// The streams of a run and their names.
-///
-/// # Examples
-///
-/// ```
-/// use herald_loadgen::{Plan, Template};
-///
-/// let topic = Template::parse("load.{k}")?;
-/// let plan = Plan::new(&topic, "r1", 3, Some(2));
-/// assert_eq!(plan.streams(), 6);
-/// // Connection 4: topic 4 % 3 = 1, user slot (4 / 3) % 2 = 1.
-/// let stream = plan.stream_of(4);
-/// assert_eq!((plan.topic(stream), plan.user(stream)), ("load.1", "u1-1"));
-/// # Ok::<(), herald_loadgen::Error>(())
-/// ```
 #[derive(Debug, Clone)]
-pub struct Plan {
+pub(crate) struct Plan {
     topics: Vec<String>,
     /// Users per topic; 1 without user scoping.
     users_per_topic: usize,
@@ -36,7 +22,12 @@ pub struct Plan {
 impl Plan {
     /// `topics` topics named by `topic` (expanded with `{k}` and `{run}`), and
     /// `users_per_topic` users each when events are user-scoped.
-    pub fn new(topic: &Template, run: &str, topics: usize, users_per_topic: Option<usize>) -> Self {
+    pub(crate) fn new(
+        topic: &Template,
+        run: &str,
+        topics: usize,
+        users_per_topic: Option<usize>,
+    ) -> Self {
         let topics: Vec<String> = (0..topics.max(1))
             .map(|k| {
                 topic.expand(&Vars {
@@ -62,34 +53,34 @@ impl Plan {
     }
 
     /// How many streams.
-    pub fn streams(&self) -> usize {
+    pub(crate) fn streams(&self) -> usize {
         self.users.len()
     }
 
     /// The stream connection `c` follows.
-    pub fn stream_of(&self, connection: usize) -> usize {
+    pub(crate) fn stream_of(&self, connection: usize) -> usize {
         let k = connection % self.topics.len();
         let j = (connection / self.topics.len()) % self.users_per_topic;
         k * self.users_per_topic + j
     }
 
     /// The topic index of `stream`.
-    pub fn topic_index(&self, stream: usize) -> usize {
+    pub(crate) fn topic_index(&self, stream: usize) -> usize {
         stream / self.users_per_topic
     }
 
     /// The topic name of `stream`.
-    pub fn topic(&self, stream: usize) -> &str {
+    pub(crate) fn topic(&self, stream: usize) -> &str {
         &self.topics[self.topic_index(stream)]
     }
 
     /// The user of `stream` (empty without user scoping).
-    pub fn user(&self, stream: usize) -> &str {
+    pub(crate) fn user(&self, stream: usize) -> &str {
         &self.users[stream]
     }
 
     /// Template values for `stream`, with `data` as `{data}`.
-    pub fn vars<'a>(&'a self, stream: usize, data: &'a str) -> Vars<'a> {
+    pub(crate) fn vars<'a>(&'a self, stream: usize, data: &'a str) -> Vars<'a> {
         Vars {
             topic: self.topic(stream),
             k: self.topic_index(stream),
@@ -133,5 +124,16 @@ mod tests {
     #[test]
     fn zero_topics_means_one() {
         assert_eq!(plan(0, None).streams(), 1);
+    }
+
+    #[test]
+    fn connections_spread_over_topics_then_user_slots() -> Result<(), crate::Error> {
+        let topic = Template::parse("load.{k}")?;
+        let plan = Plan::new(&topic, "r1", 3, Some(2));
+        assert_eq!(plan.streams(), 6);
+        // Connection 4: topic 4 % 3 = 1, user slot (4 / 3) % 2 = 1.
+        let stream = plan.stream_of(4);
+        assert_eq!((plan.topic(stream), plan.user(stream)), ("load.1", "u1-1"));
+        Ok(())
     }
 }

@@ -20,9 +20,15 @@ use crate::{Error, Plan, Target, payload};
 
 /// Where events go.
 #[derive(Debug)]
-pub enum Sink {
-    /// `POST` (path and body from templates) to an HTTP server.
-    Http {
+pub(crate) enum Sink {
+    /// Herald's `POST /publish`, through `herald-client`.
+    Herald {
+        /// The client, with its keep-alive connection pool.
+        client: herald_client::Client,
+    },
+    /// `POST` (path and body from templates) to another HTTP server, whose
+    /// API `herald-client` does not speak.
+    Templated {
         /// Keep-alive connection pool.
         client: reqwest::Client,
         /// The server.
@@ -44,12 +50,26 @@ pub enum Sink {
 }
 
 impl Sink {
-    /// An HTTP sink with a pool sized for `workers` connections.
+    /// A sink into the Herald at `target`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Publish`] if the client cannot be built.
+    pub(crate) fn herald(target: &Target) -> Result<Self, Error> {
+        let client = herald_client::Client::builder(target.url(""))
+            .request_timeout(Some(Duration::from_secs(10)))
+            .build()
+            .map_err(|e| Error::Publish(e.to_string()))?;
+        Ok(Self::Herald { client })
+    }
+
+    /// A sink into another server: `POST` with path and body from
+    /// templates, over a pool sized for `workers` connections.
     ///
     /// # Errors
     ///
     /// [`Error::Publish`] if the HTTP client cannot be built.
-    pub fn http(
+    pub(crate) fn templated(
         target: Target,
         path: Template,
         body: Template,
@@ -61,7 +81,7 @@ impl Sink {
             .timeout(Duration::from_secs(10))
             .build()
             .map_err(|e| Error::Publish(e.to_string()))?;
-        Ok(Self::Http {
+        Ok(Self::Templated {
             client,
             target,
             path,
@@ -75,7 +95,7 @@ impl Sink {
     ///
     /// [`Error::Invalid`] when a topic or user name of the plan is not valid
     /// for the bus.
-    pub fn bus(bus: Bus, plan: &Plan) -> Result<Self, Error> {
+    pub(crate) fn bus(bus: Bus, plan: &Plan) -> Result<Self, Error> {
         let invalid = |reason: String| Error::Invalid {
             what: "topic or user",
             reason,
@@ -101,9 +121,27 @@ impl Sink {
     /// # Errors
     ///
     /// [`Error::Publish`] when the server refuses it or cannot be reached.
-    pub async fn publish(&self, plan: &Plan, stream: usize, data: &str) -> Result<(), Error> {
+    pub(crate) async fn publish(
+        &self,
+        plan: &Plan,
+        stream: usize,
+        data: &str,
+    ) -> Result<(), Error> {
         match self {
-            Self::Http {
+            Self::Herald { client } => {
+                let value: serde_json::Value =
+                    serde_json::from_str(data).map_err(|e| Error::Publish(e.to_string()))?;
+                let mut draft = herald_client::Draft::new(plan.topic(stream), value);
+                if !plan.user(stream).is_empty() {
+                    draft = draft.with_user(plan.user(stream));
+                }
+                client
+                    .publish(&draft)
+                    .await
+                    .map(drop)
+                    .map_err(|e| Error::Publish(e.to_string()))
+            }
+            Self::Templated {
                 client,
                 target,
                 path,
@@ -146,7 +184,7 @@ impl Sink {
 
 /// How to pace publishing.
 #[derive(Debug, Clone, Copy)]
-pub struct Pace {
+pub(crate) struct Pace {
     /// Events per second, all streams together.
     pub rate: f64,
     /// Warm-up time: events are marked `w` and their latencies not recorded.
@@ -161,7 +199,7 @@ pub struct Pace {
 
 /// What the publisher did.
 #[derive(Debug, Clone)]
-pub struct Published {
+pub(crate) struct Published {
     /// Events accepted per stream: stream `s` has sequence numbers `0..published[s]`.
     pub per_stream: Vec<u64>,
     /// Events accepted outside the warm-up.
@@ -177,7 +215,12 @@ pub struct Published {
 }
 
 /// Publishes at `pace.rate` for `pace.warmup + pace.duration`, from `start`.
-pub async fn publish(sink: Arc<Sink>, plan: Arc<Plan>, pace: Pace, start: Instant) -> Published {
+pub(crate) async fn publish(
+    sink: Arc<Sink>,
+    plan: Arc<Plan>,
+    pace: Pace,
+    start: Instant,
+) -> Published {
     let streams = plan.streams();
     let workers = pace.workers.clamp(1, streams);
     let handles: Vec<_> = (0..workers)

@@ -17,13 +17,13 @@ use crate::{Counts, SeqChecker};
 const SHARDS: usize = 16;
 
 /// A latency histogram in microseconds, 1 µs to 1 hour, 3 significant digits.
-pub fn histogram() -> Histogram<u64> {
+pub(crate) fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("valid histogram bounds")
 }
 
 /// Latency and delivery figures shared by every subscriber of a run.
 #[derive(Debug)]
-pub struct Recorder {
+pub(crate) struct Recorder {
     shards: Vec<Mutex<Histogram<u64>>>,
     deliveries: AtomicU64,
 }
@@ -39,12 +39,12 @@ impl Default for Recorder {
 
 impl Recorder {
     /// Deliveries so far (events with a sequence number, warm-up included).
-    pub fn deliveries(&self) -> u64 {
+    pub(crate) fn deliveries(&self) -> u64 {
         self.deliveries.load(Ordering::Relaxed)
     }
 
     /// All latencies recorded, merged.
-    pub fn latency(&self) -> Histogram<u64> {
+    pub(crate) fn latency(&self) -> Histogram<u64> {
         let mut all = histogram();
         for shard in &self.shards {
             all.add(&*shard.lock().expect("histogram lock"))
@@ -63,7 +63,7 @@ impl Recorder {
 
 /// One subscriber's view of its stream.
 #[derive(Debug, Clone)]
-pub struct Receiver {
+pub(crate) struct Receiver {
     index: usize,
     stream: usize,
     checker: SeqChecker,
@@ -72,7 +72,7 @@ pub struct Receiver {
 
 /// What a subscriber saw besides its sequence numbers.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct Tally {
+pub(crate) struct Tally {
     /// Events of another stream (another topic or user): misrouted.
     pub foreign: u64,
     /// `herald.reset` notices.
@@ -87,7 +87,7 @@ pub struct Tally {
 
 impl Tally {
     /// Adds `other` to this tally.
-    pub fn add(&mut self, other: &Tally) {
+    pub(crate) fn add(&mut self, other: &Tally) {
         self.foreign += other.foreign;
         self.resets += other.resets;
         self.other += other.other;
@@ -99,7 +99,7 @@ impl Tally {
 impl Receiver {
     /// Subscriber `index` of stream `stream`, expecting sequence number
     /// `start` first.
-    pub fn new(index: usize, stream: usize, start: u64) -> Self {
+    pub(crate) fn new(index: usize, stream: usize, start: u64) -> Self {
         Self {
             index,
             stream,
@@ -109,17 +109,17 @@ impl Receiver {
     }
 
     /// The stream this subscriber checks.
-    pub fn stream(&self) -> usize {
+    pub(crate) fn stream(&self) -> usize {
         self.stream
     }
 
     /// The next sequence number it expects.
-    pub fn next(&self) -> u64 {
+    pub(crate) fn next(&self) -> u64 {
         self.checker.next()
     }
 
     /// Handles one parsed SSE item.
-    pub fn on_item(&mut self, item: &Item, recorder: &Recorder) {
+    pub(crate) fn on_item(&mut self, item: &Item, recorder: &Recorder) {
         match item {
             Item::Event(event) => self.on_event(&event.event_type, &event.data, recorder),
             Item::Comment(_) => self.tally.comments += 1,
@@ -128,7 +128,7 @@ impl Receiver {
     }
 
     /// Handles one event: its type (empty for none) and its data.
-    pub fn on_event(&mut self, event_type: &str, data: &str, recorder: &Recorder) {
+    pub(crate) fn on_event(&mut self, event_type: &str, data: &str, recorder: &Recorder) {
         match event_type {
             CONNECTED => return,
             RESET => {
@@ -155,7 +155,7 @@ impl Receiver {
 
     /// Closes the check once `published` events of its stream were sent, and
     /// returns the counts.
-    pub fn finish(mut self, published: u64) -> (Counts, Tally) {
+    pub(crate) fn finish(mut self, published: u64) -> (Counts, Tally) {
         self.checker.finish(published);
         (self.checker.counts(), self.tally)
     }

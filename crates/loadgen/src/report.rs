@@ -10,7 +10,7 @@ use crate::{Counts, Tally};
 
 /// Percentiles of a histogram recorded in microseconds, in milliseconds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
-pub struct Summary {
+pub(crate) struct Summary {
     /// Values recorded.
     pub count: u64,
     /// Median.
@@ -27,16 +27,7 @@ pub struct Summary {
 
 impl Summary {
     /// Summarises `histogram` (microseconds).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let mut h = herald_loadgen::receiver::histogram();
-    /// for us in 1..=100 { h.record(us * 1000).unwrap(); }
-    /// let s = herald_loadgen::Summary::of(&h);
-    /// assert_eq!((s.count, s.p50_ms.round(), s.max_ms.round()), (100, 50.0, 100.0));
-    /// ```
-    pub fn of(histogram: &Histogram<u64>) -> Self {
+    pub(crate) fn of(histogram: &Histogram<u64>) -> Self {
         if histogram.is_empty() {
             return Self::default();
         }
@@ -64,7 +55,7 @@ impl Summary {
 
 /// Connection figures.
 #[derive(Debug, Clone, Default, Serialize)]
-pub struct Connections {
+pub(crate) struct Connections {
     /// Connections this process was to open.
     pub requested: usize,
     /// Opened with a 200 answer.
@@ -85,7 +76,7 @@ pub struct Connections {
 
 /// Delivery correctness, summed over subscribers, and the worst one.
 #[derive(Debug, Clone, Default, Serialize)]
-pub struct Delivery {
+pub(crate) struct Delivery {
     /// Sums over every subscriber.
     pub counts: Counts,
     /// Other observations, summed.
@@ -104,7 +95,7 @@ pub struct Delivery {
 
 impl Delivery {
     /// Adds one subscriber's result.
-    pub fn add(&mut self, counts: &Counts, tally: &Tally, expected: u64) {
+    pub(crate) fn add(&mut self, counts: &Counts, tally: &Tally, expected: u64) {
         self.counts.add(counts);
         self.tally.add(tally);
         self.expected += expected;
@@ -120,7 +111,7 @@ impl Delivery {
     }
 
     /// Whether every subscriber got exactly its events, in order.
-    pub fn is_clean(&self) -> bool {
+    pub(crate) fn is_clean(&self) -> bool {
         !self.counts.has_anomaly() && self.tally.foreign == 0 && self.tally.resets == 0
     }
 }
@@ -128,7 +119,7 @@ impl Delivery {
 /// The server's resources (summed over `--server-pid`s), or this process's
 /// with `--in-process`.
 #[derive(Debug, Clone, Default, Serialize)]
-pub struct Resources {
+pub(crate) struct Resources {
     /// The processes measured.
     pub pids: Vec<u32>,
     /// RSS before any connection, KiB.
@@ -149,39 +140,39 @@ pub struct Resources {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct RunReport {
     /// Server URL, or `in-process`.
-    pub target: String,
+    pub(crate) target: String,
     /// `I/N` when the run is split over processes.
-    pub shard: String,
+    pub(crate) shard: String,
     /// Topics, streams, rate and times.
-    pub settings: BTreeMap<&'static str, serde_json::Value>,
+    pub(crate) settings: BTreeMap<&'static str, serde_json::Value>,
     /// Open-file limit in force.
-    pub file_limit: Option<FileLimit>,
+    pub(crate) file_limit: Option<FileLimit>,
     /// Connection figures.
-    pub connections: Connections,
+    pub(crate) connections: Connections,
     /// Events published (all, and outside the warm-up).
-    pub published: u64,
+    pub(crate) published: u64,
     /// Events published outside the warm-up.
-    pub published_measured: u64,
+    pub(crate) published_measured: u64,
     /// Failed publishes (they consume no sequence number).
-    pub publish_errors: u64,
+    pub(crate) publish_errors: u64,
     /// The first publish failure.
-    pub publish_error: Option<String>,
+    pub(crate) publish_error: Option<String>,
     /// Publishes that started over one interval late (the publisher could not keep up).
-    pub publish_late: u64,
+    pub(crate) publish_late: u64,
     /// Publish round trip (measured events).
-    pub publish_latency: Summary,
+    pub(crate) publish_latency: Summary,
     /// Delivery correctness.
-    pub delivery: Delivery,
+    pub(crate) delivery: Delivery,
     /// Measured deliveries per second of the measured window.
-    pub deliveries_per_s: f64,
+    pub(crate) deliveries_per_s: f64,
     /// Publish-to-receive latency (measured events).
-    pub latency: Summary,
+    pub(crate) latency: Summary,
     /// The server's resources, when a pid was given (or in-process).
-    pub server: Option<Resources>,
+    pub(crate) server: Option<Resources>,
     /// This generator's own resources.
-    pub generator: Resources,
+    pub(crate) generator: Resources,
     /// Delivery is clean and no stream ended early.
-    pub ok: bool,
+    pub(crate) ok: bool,
 }
 
 /// Rows of a two-column table.
@@ -192,13 +183,13 @@ pub struct Table {
 
 impl Table {
     /// Adds a row.
-    pub fn row(&mut self, label: impl Into<String>, value: impl ToString) -> &mut Self {
+    pub(crate) fn row(&mut self, label: impl Into<String>, value: impl ToString) -> &mut Self {
         self.rows.push((label.into(), value.to_string()));
         self
     }
 
     /// The two rows every report has: what the checker found wrong, and the rest.
-    pub fn delivery_checks(&mut self, d: &Delivery) -> &mut Self {
+    pub(crate) fn delivery_checks(&mut self, d: &Delivery) -> &mut Self {
         let c = &d.counts;
         let t = &d.tally;
         self.row(
@@ -212,7 +203,7 @@ impl Table {
     }
 
     /// Adds a section heading.
-    pub fn section(&mut self, title: &str) -> &mut Self {
+    pub(crate) fn section(&mut self, title: &str) -> &mut Self {
         self.rows.push((format!("[{title}]"), String::new()));
         self
     }
@@ -233,6 +224,17 @@ fn opt(value: Option<f64>, digits: usize) -> String {
 }
 
 impl RunReport {
+    /// Whether delivery was clean: nothing lost, duplicated, out of order
+    /// or misrouted, and no stream ended early.
+    pub fn is_clean(&self) -> bool {
+        self.ok
+    }
+
+    /// Whether connections or publishes failed.
+    pub fn has_failures(&self) -> bool {
+        !self.connections.failures.is_empty() || self.publish_errors > 0
+    }
+
     /// The report as a readable table.
     pub fn table(&self) -> Table {
         let mut t = Table::default();
@@ -360,5 +362,18 @@ mod tests {
         let mut t = Table::default();
         t.row("a", 1).row("long label", "x");
         assert_eq!(t.to_string(), "a           1\nlong label  x\n");
+    }
+
+    #[test]
+    fn summary_of_a_histogram_gives_count_median_and_max() {
+        let mut h = crate::receiver::histogram();
+        for us in 1..=100 {
+            h.record(us * 1000).unwrap();
+        }
+        let s = crate::Summary::of(&h);
+        assert_eq!(
+            (s.count, s.p50_ms.round(), s.max_ms.round()),
+            (100, 50.0, 100.0)
+        );
     }
 }

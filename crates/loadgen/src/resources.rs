@@ -9,7 +9,7 @@ use crate::Error;
 
 /// One reading of a process (or the sum over several processes).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct ProcSample {
+pub(crate) struct ProcSample {
     /// Resident set size, KiB (`VmRSS` in `/proc/PID/status`).
     pub rss_kib: u64,
     /// User + system CPU time, clock ticks (`/proc/PID/stat` fields 14 and 15).
@@ -23,7 +23,7 @@ impl ProcSample {
     ///
     /// [`Error::Io`] when the files cannot be read (the process is gone), or
     /// [`Error::Protocol`] when they cannot be parsed.
-    pub fn read(pid: Option<u32>) -> Result<Self, Error> {
+    pub(crate) fn read(pid: Option<u32>) -> Result<Self, Error> {
         let dir = pid.map_or_else(|| "/proc/self".to_owned(), |p| format!("/proc/{p}"));
         let read = |file: &str| {
             fs::read_to_string(format!("{dir}/{file}"))
@@ -41,7 +41,7 @@ impl ProcSample {
     /// # Errors
     ///
     /// As [`read`](Self::read), for the first process that fails.
-    pub fn read_all(pids: &[u32]) -> Result<Self, Error> {
+    pub(crate) fn read_all(pids: &[u32]) -> Result<Self, Error> {
         pids.iter().try_fold(Self::default(), |sum, &pid| {
             let one = Self::read(Some(pid))?;
             Ok(Self {
@@ -52,20 +52,13 @@ impl ProcSample {
     }
 
     /// CPU seconds between `earlier` and this sample.
-    pub fn cpu_seconds_since(&self, earlier: &ProcSample) -> f64 {
+    pub(crate) fn cpu_seconds_since(&self, earlier: &ProcSample) -> f64 {
         self.cpu_ticks.saturating_sub(earlier.cpu_ticks) as f64 / clock_ticks_per_second() as f64
     }
 }
 
 /// `VmRSS` in KiB from the text of `/proc/PID/status`.
-///
-/// # Examples
-///
-/// ```
-/// let status = "Name:\therald\nVmPeak:\t  99999 kB\nVmRSS:\t   12345 kB\nThreads:\t3\n";
-/// assert_eq!(herald_loadgen::resources::parse_rss_kib(status), Some(12345));
-/// ```
-pub fn parse_rss_kib(status: &str) -> Option<u64> {
+pub(crate) fn parse_rss_kib(status: &str) -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
     let mut words = line["VmRSS:".len()..].split_whitespace();
     let value: u64 = words.next()?.parse().ok()?;
@@ -79,7 +72,7 @@ pub fn parse_rss_kib(status: &str) -> Option<u64> {
 ///
 /// The command name (field 2) is in parentheses and may hold spaces or
 /// parentheses itself, so fields are counted after the *last* `)`.
-pub fn parse_cpu_ticks(stat: &str) -> Option<u64> {
+pub(crate) fn parse_cpu_ticks(stat: &str) -> Option<u64> {
     let after = &stat[stat.rfind(')')? + 1..];
     // After ")": field 3 (state) is index 0, so utime (14) is 11, stime (15) 12.
     let mut fields = after.split_whitespace().skip(11);
@@ -89,13 +82,13 @@ pub fn parse_cpu_ticks(stat: &str) -> Option<u64> {
 }
 
 /// Clock ticks per second (`sysconf(_SC_CLK_TCK)`, 100 on Linux).
-pub fn clock_ticks_per_second() -> u64 {
+pub(crate) fn clock_ticks_per_second() -> u64 {
     rustix::param::clock_ticks_per_second().max(1)
 }
 
 /// The open-file limit after [`raise_nofile_limit`]: `(soft, hard)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct FileLimit {
+pub(crate) struct FileLimit {
     /// The soft limit now in force.
     pub soft: u64,
     /// The hard limit (the ceiling for the soft one).
@@ -108,7 +101,7 @@ pub struct FileLimit {
 /// # Errors
 ///
 /// [`Error::Io`] if the limit cannot be read or set.
-pub fn raise_nofile_limit() -> Result<FileLimit, Error> {
+pub(crate) fn raise_nofile_limit() -> Result<FileLimit, Error> {
     use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
     let limit = getrlimit(Resource::Nofile);
     let hard = limit.maximum;
@@ -177,5 +170,11 @@ mod tests {
     fn nofile_limit_reaches_hard_limit() {
         let limit = raise_nofile_limit().unwrap();
         assert_eq!(limit.soft, limit.hard);
+    }
+
+    #[test]
+    fn rss_is_read_from_proc_status_text() {
+        let status = "Name:\therald\nVmPeak:\t  99999 kB\nVmRSS:\t   12345 kB\nThreads:\t3\n";
+        assert_eq!(crate::resources::parse_rss_kib(status), Some(12345));
     }
 }

@@ -139,9 +139,10 @@ pub async fn run(args: RunArgs) -> Result<RunReport, Error> {
     if publishes {
         let sink = match (&bus, target) {
             (Some(bus), _) => Sink::bus(bus.clone(), &plan)?,
-            (None, Some(target)) => {
-                Sink::http(target, publish_path, publish_body, args.publishers)?
+            (None, Some(target)) if args.server.custom_publish() => {
+                Sink::templated(target, publish_path, publish_body, args.publishers)?
             }
+            (None, Some(target)) => Sink::herald(&target)?,
             (None, None) => unreachable!("a run has a bus or a target"),
         };
         let pace = Pace {

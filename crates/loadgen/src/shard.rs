@@ -25,7 +25,7 @@ const POLL: Duration = Duration::from_millis(50);
 
 /// Which part of a split run this process is: `index` of `count`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Shard {
+pub(crate) struct Shard {
     /// This process's number, `0..count`.
     pub index: usize,
     /// Processes in the run.
@@ -34,20 +34,12 @@ pub struct Shard {
 
 impl Shard {
     /// Whether connection `c` (numbered over the whole run) is this shard's.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// let shard: herald_loadgen::Shard = "1/3".parse()?;
-    /// assert_eq!((0..7).filter(|&c| shard.owns(c)).collect::<Vec<_>>(), [1, 4]);
-    /// # Ok::<(), herald_loadgen::Error>(())
-    /// ```
-    pub fn owns(&self, connection: usize) -> bool {
+    pub(crate) fn owns(&self, connection: usize) -> bool {
         connection % self.count == self.index
     }
 
     /// Whether this shard publishes and measures the server (shard 0).
-    pub fn is_leader(&self) -> bool {
+    pub(crate) fn is_leader(&self) -> bool {
         self.index == 0
     }
 }
@@ -78,14 +70,14 @@ impl std::fmt::Display for Shard {
 
 /// File-based coordination of the shards of one run.
 #[derive(Debug, Clone)]
-pub struct SyncDir {
+pub(crate) struct SyncDir {
     dir: PathBuf,
     shard: Shard,
 }
 
 impl SyncDir {
     /// Coordination in `dir` for `shard`.
-    pub fn new(dir: &Path, shard: Shard) -> Self {
+    pub(crate) fn new(dir: &Path, shard: Shard) -> Self {
         Self {
             dir: dir.to_owned(),
             shard,
@@ -97,7 +89,7 @@ impl SyncDir {
     /// # Errors
     ///
     /// [`Error::Io`] when the directory cannot be written.
-    pub async fn begin(&self) -> Result<(), Error> {
+    pub(crate) async fn begin(&self) -> Result<(), Error> {
         tokio::fs::create_dir_all(&self.dir)
             .await
             .map_err(|e| Error::io(format!("creating {}", self.dir.display()), e))?;
@@ -113,7 +105,7 @@ impl SyncDir {
     /// # Errors
     ///
     /// [`Error::Timeout`] after `timeout`.
-    pub async fn wait_begin(&self, timeout: Duration) -> Result<(), Error> {
+    pub(crate) async fn wait_begin(&self, timeout: Duration) -> Result<(), Error> {
         self.wait_for("begin", timeout).await.map(drop)
     }
 
@@ -122,7 +114,7 @@ impl SyncDir {
     /// # Errors
     ///
     /// [`Error::Io`] when the file cannot be written.
-    pub async fn ready(&self, connected: usize) -> Result<(), Error> {
+    pub(crate) async fn ready(&self, connected: usize) -> Result<(), Error> {
         self.write(
             &format!("ready.{}", self.shard.index),
             &connected.to_string(),
@@ -136,7 +128,7 @@ impl SyncDir {
     /// # Errors
     ///
     /// [`Error::Timeout`] after `timeout`, [`Error::Protocol`] on a bad file.
-    pub async fn wait_ready(&self, timeout: Duration) -> Result<usize, Error> {
+    pub(crate) async fn wait_ready(&self, timeout: Duration) -> Result<usize, Error> {
         let deadline = Instant::now() + timeout;
         let mut total = 0;
         for i in 1..self.shard.count {
@@ -155,7 +147,7 @@ impl SyncDir {
     /// # Errors
     ///
     /// [`Error::Io`] when the file cannot be written.
-    pub async fn published(&self, per_stream: &[u64]) -> Result<(), Error> {
+    pub(crate) async fn published(&self, per_stream: &[u64]) -> Result<(), Error> {
         let json = serde_json::to_string(per_stream).expect("numbers serialize");
         self.write("published.json", &json).await
     }
@@ -165,7 +157,7 @@ impl SyncDir {
     /// # Errors
     ///
     /// [`Error::Timeout`] after `timeout`, [`Error::Protocol`] on a bad file.
-    pub async fn wait_published(&self, timeout: Duration) -> Result<Vec<u64>, Error> {
+    pub(crate) async fn wait_published(&self, timeout: Duration) -> Result<Vec<u64>, Error> {
         let text = self.wait_for("published.json", timeout).await?;
         serde_json::from_str(&text).map_err(|e| Error::Protocol(format!("published.json: {e}")))
     }
@@ -242,5 +234,15 @@ mod tests {
                 .is_err()
         );
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_shard_owns_every_nth_connection() -> Result<(), crate::Error> {
+        let shard: crate::Shard = "1/3".parse()?;
+        assert_eq!(
+            (0..7).filter(|&c| shard.owns(c)).collect::<Vec<_>>(),
+            [1, 4]
+        );
+        Ok(())
     }
 }

@@ -15,32 +15,15 @@ use crate::Error;
 const MAX_ADDRESSES: u32 = 65_536;
 
 /// A list of local addresses, used round robin.
-///
-/// # Examples
-///
-/// ```
-/// use herald_loadgen::SourceIps;
-///
-/// let ips: SourceIps = "127.0.0.1-127.0.0.3,127.0.1.1".parse()?;
-/// assert_eq!(ips.len(), 4);
-/// assert_eq!(ips.nth(1).to_string(), "127.0.0.2");
-/// assert_eq!(ips.nth(4).to_string(), "127.0.0.1");
-/// # Ok::<(), herald_loadgen::Error>(())
-/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SourceIps {
+pub(crate) struct SourceIps {
     addrs: Vec<IpAddr>,
 }
 
 impl SourceIps {
     /// How many addresses.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.addrs.len()
-    }
-
-    /// Whether there are none (never true for a parsed list).
-    pub fn is_empty(&self) -> bool {
-        self.addrs.is_empty()
     }
 
     /// The address for connection `i` (round robin).
@@ -48,7 +31,7 @@ impl SourceIps {
     /// # Panics
     ///
     /// If the list is empty, which parsing never produces.
-    pub fn nth(&self, i: usize) -> IpAddr {
+    pub(crate) fn nth(&self, i: usize) -> IpAddr {
         self.addrs[i % self.addrs.len()]
     }
 }
@@ -138,5 +121,14 @@ mod tests {
         assert!(parse("").is_err());
         assert!(parse("10.0.0.0-10.255.255.255").is_err());
         assert!(parse("::1-::2").is_err());
+    }
+
+    #[test]
+    fn ranges_and_single_addresses_are_cycled_through() -> Result<(), crate::Error> {
+        let ips: SourceIps = "127.0.0.1-127.0.0.3,127.0.1.1".parse()?;
+        assert_eq!(ips.len(), 4);
+        assert_eq!(ips.nth(1).to_string(), "127.0.0.2");
+        assert_eq!(ips.nth(4).to_string(), "127.0.0.1");
+        Ok(())
     }
 }

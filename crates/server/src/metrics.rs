@@ -6,6 +6,7 @@
 //! so are the PostgreSQL sources' numbers (`metrics/sources.rs`): no total is copied, so
 //! none can drift or double count.
 
+mod family;
 mod sources;
 mod totals;
 

@@ -1,9 +1,10 @@
-//! Tiny HTTP/1.1 client over raw TCP, for tests.
+//! One-shot HTTP requests for tests: well-formed ones through reqwest
+//! ([`request`], [`get`], [`post_json`]), and bytes no HTTP library would send
+//! ([`send_raw`]), whose answer hyper reads.
 //!
-//! Every request opens a fresh connection and sends `Connection: close`.
-//! [`request`] and [`send_raw`] give the caller full control (malformed
-//! JSON, bodies over a limit, chunked uploads); [`get`] and [`post_json`]
-//! are the everyday shorthands and panic on transport errors.
+//! Every request uses a fresh connection. [`request`] and [`send_raw`] return
+//! transport errors; [`get`] and [`post_json`] are the everyday shorthands and
+//! panic on them.
 //!
 //! ```no_run
 //! # async fn example(addr: std::net::SocketAddr) {
@@ -16,15 +17,45 @@
 
 use std::{borrow::Cow, io, net::SocketAddr, time::Duration};
 
-use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
-    net::TcpStream,
-};
+mod raw;
 
-use crate::wire::{self, BodyDecoder};
+pub use raw::send_raw;
 
-/// How long [`get`] and [`post_json`] wait for a whole response.
+/// How long a request may take in all, response body included.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A response head: status and headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Head {
+    /// The status code, e.g. `200`.
+    pub status: u16,
+    /// The canonical reason phrase of the status, e.g. `OK` (may be empty).
+    pub reason: String,
+    /// The header fields in order, names lowercased.
+    pub headers: Vec<(String, String)>,
+}
+
+impl Head {
+    /// The head of an `http` response.
+    pub(crate) fn new(status: reqwest::StatusCode, headers: &reqwest::header::HeaderMap) -> Self {
+        Head {
+            status: status.as_u16(),
+            reason: status.canonical_reason().unwrap_or_default().to_owned(),
+            headers: headers
+                .iter()
+                .map(|(name, value)| {
+                    let value = String::from_utf8_lossy(value.as_bytes());
+                    (name.as_str().to_owned(), value.trim().to_owned())
+                })
+                .collect(),
+        }
+    }
+
+    /// The first value of header `name` (any case), if present.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        find_header(&self.headers, name)
+    }
+}
 
 /// A complete response.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,7 +71,7 @@ pub struct Response {
 impl Response {
     /// The first value of header `name` (any case), if present.
     pub fn header(&self, name: &str) -> Option<&str> {
-        wire::find_header(&self.headers, name)
+        find_header(&self.headers, name)
     }
 
     /// The body as text (invalid UTF-8 replaced).
@@ -93,6 +124,14 @@ impl Response {
     }
 }
 
+/// The first value of header `name` (any case) in a lowercased header list.
+fn find_header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
 /// Parses `body` as JSON or panics showing it.
 #[track_caller]
 pub(crate) fn parse_json(status: u16, body: &[u8]) -> serde_json::Value {
@@ -135,16 +174,46 @@ pub(crate) fn assert_error_reply(
     );
 }
 
-/// Sends a request and reads the whole response, within `DEFAULT_TIMEOUT`.
-///
-/// Adds `Host` and `Connection: close`, and `Content-Length` when `body` is
-/// not empty or the method is `POST`/`PUT`/`PATCH` — unless `headers`
-/// already has that header or `Transfer-Encoding` (then `body` is sent as
-/// given, so it must already be chunk-encoded).
+/// A client that keeps no idle connection: each `#[tokio::test]` has its own
+/// runtime, and a pooled connection would outlive it.
+pub(crate) fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .tcp_nodelay(true)
+        .build()
+        .expect("a plain HTTP client builds")
+}
+
+/// A reqwest error as an `io::Error`, its sources in the message.
+pub(crate) fn io_error(err: reqwest::Error) -> io::Error {
+    let kind = if err.is_timeout() {
+        io::ErrorKind::TimedOut
+    } else {
+        io::ErrorKind::Other
+    };
+    io::Error::new(kind, chain(&err))
+}
+
+/// An error and its sources, `a: b: c`: HTTP clients' errors say little
+/// without their causes.
+pub(crate) fn chain(err: &dyn std::error::Error) -> String {
+    let mut msg = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        msg.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    msg
+}
+
+/// Sends a well-formed request and reads the whole response, within
+/// `DEFAULT_TIMEOUT`. `headers` are added as given; a body gets a
+/// `Content-Length`. For framing by hand (a chunked upload, a malformed
+/// head), use [`send_raw`].
 ///
 /// # Errors
 ///
-/// Connection or I/O failures, a malformed response, or `TimedOut`.
+/// Connection or I/O failures, an invalid method or header, or `TimedOut`.
 pub async fn request(
     addr: SocketAddr,
     method: &str,
@@ -152,101 +221,23 @@ pub async fn request(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> io::Result<Response> {
-    let has = |name: &str| headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
-    let mut head = format!("{method} {path} HTTP/1.1\r\n");
-    if !has("host") {
-        head.push_str(&format!("Host: {addr}\r\n"));
-    }
-    if !has("connection") {
-        head.push_str("Connection: close\r\n");
-    }
-    let wants_length = !body.is_empty() || matches!(method, "POST" | "PUT" | "PATCH");
-    if wants_length && !has("content-length") && !has("transfer-encoding") {
-        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
-    }
+    let method = reqwest::Method::from_bytes(method.as_bytes())
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+    let mut request = client()
+        .request(method, format!("http://{addr}{path}"))
+        .timeout(DEFAULT_TIMEOUT)
+        .body(body.to_vec());
     for (name, value) in headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
+        request = request.header(*name, *value);
     }
-    head.push_str("\r\n");
-    let mut bytes = head.into_bytes();
-    bytes.extend_from_slice(body);
-    send_raw_with(addr, &bytes, method == "HEAD").await
-}
-
-/// Writes `bytes` to a fresh connection as they are and reads one response,
-/// within `DEFAULT_TIMEOUT`. For requests no well-behaved client would send.
-///
-/// # Errors
-///
-/// As [`request`].
-pub async fn send_raw(addr: SocketAddr, bytes: &[u8]) -> io::Result<Response> {
-    send_raw_with(addr, bytes, bytes.starts_with(b"HEAD ")).await
-}
-
-async fn send_raw_with(addr: SocketAddr, bytes: &[u8], head_only: bool) -> io::Result<Response> {
-    let exchange = async {
-        let mut stream = TcpStream::connect(addr).await?;
-        stream.set_nodelay(true)?;
-        stream.write_all(bytes).await?;
-        read_response(&mut stream, head_only).await
-    };
-    tokio::time::timeout(DEFAULT_TIMEOUT, exchange)
-        .await
-        .unwrap_or_else(|_| {
-            Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                format!("no complete response from {addr} within {DEFAULT_TIMEOUT:?}"),
-            ))
-        })
-}
-
-async fn read_response(stream: &mut TcpStream, head_only: bool) -> io::Result<Response> {
-    let mut buf = Vec::new();
-    let head = wire::read_head(stream, &mut buf).await?;
-    let kind = if head_only {
-        wire::BodyKind::Empty
-    } else {
-        head.body_kind()
-    };
-    let body = read_body(stream, buf, BodyDecoder::new(kind)).await?;
+    let response = request.send().await.map_err(io_error)?;
+    let head = Head::new(response.status(), response.headers());
+    let body = response.bytes().await.map_err(io_error)?;
     Ok(Response {
         status: head.status,
         headers: head.headers,
-        body,
+        body: body.to_vec(),
     })
-}
-
-/// Reads the rest of a body whose first bytes are `already`.
-pub(crate) async fn read_body(
-    stream: &mut TcpStream,
-    already: Vec<u8>,
-    mut decoder: BodyDecoder,
-) -> io::Result<Vec<u8>> {
-    let mut body = Vec::new();
-    decoder.feed(&already, &mut body)?;
-    let mut chunk = [0; 8192];
-    while !decoder.is_done() {
-        let n = match stream.read(&mut chunk).await {
-            Ok(n) => n,
-            // The server may reset after replying to a request it refused.
-            Err(err) if err.kind() == io::ErrorKind::ConnectionReset && decoder.eof_is_clean() => 0,
-            Err(err) => return Err(err),
-        };
-        if n == 0 {
-            if decoder.eof_is_clean() {
-                break;
-            }
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                format!(
-                    "connection closed inside the body; got {:?}",
-                    String::from_utf8_lossy(&body)
-                ),
-            ));
-        }
-        decoder.feed(&chunk[..n], &mut body)?;
-    }
-    Ok(body)
 }
 
 /// `GET path` with extra `headers`.
@@ -287,27 +278,32 @@ pub async fn post_json(
 }
 
 #[cfg(test)]
-mod tests {
-    use tokio::net::TcpListener;
+pub(crate) mod tests {
+    use tokio::{
+        io::{AsyncReadExt, AsyncWriteExt},
+        net::TcpListener,
+    };
 
     use super::*;
 
-    /// Serves one connection: records the request head, answers `reply`.
-    async fn one_shot(reply: &'static [u8]) -> (SocketAddr, tokio::task::JoinHandle<String>) {
+    /// Serves one connection: records the request head, answers `reply` in
+    /// small pieces, then keeps the connection open unless `close`.
+    pub(crate) async fn one_shot(
+        reply: &'static [u8],
+        close: bool,
+    ) -> (SocketAddr, tokio::task::JoinHandle<String>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let task = tokio::spawn(async move {
-            let (mut socket, _) = listener.accept().await.unwrap();
-            let mut seen = Vec::new();
-            while wire::head_len(&seen).is_none() {
-                let mut chunk = [0; 1024];
-                let n = socket.read(&mut chunk).await.unwrap();
-                seen.extend_from_slice(&chunk[..n]);
-            }
+            let (seen, mut socket) = crate::canned::accept(&listener).await;
             for piece in reply.chunks(5) {
                 socket.write_all(piece).await.unwrap();
             }
-            String::from_utf8(seen).unwrap()
+            if !close {
+                // Hold the connection until the client is done with it.
+                let _ = socket.read(&mut [0; 1]).await;
+            }
+            seen
         });
         (addr, task)
     }
@@ -317,16 +313,17 @@ mod tests {
         let (addr, task) = one_shot(
             b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\
               transfer-encoding: chunked\r\n\r\n4\r\n{\"id\r\n7\r\n\": \"1\"}\r\n0\r\n\r\n",
+            true,
         )
         .await;
         let res = post_json(addr, "/publish", "{}", &[("X-Test", "1")]).await;
         assert_eq!(res.assert_status(200).json()["id"], "1");
-        let sent = task.await.unwrap();
-        assert!(sent.starts_with("POST /publish HTTP/1.1\r\n"), "{sent}");
+        let sent = task.await.unwrap().to_ascii_lowercase();
+        assert!(sent.starts_with("post /publish http/1.1\r\n"), "{sent}");
         for line in [
-            "Content-Length: 2",
-            "Content-Type: application/json",
-            "X-Test: 1",
+            "content-length: 2",
+            "content-type: application/json",
+            "x-test: 1",
         ] {
             assert!(sent.contains(&format!("{line}\r\n")), "{sent}");
         }
@@ -337,6 +334,7 @@ mod tests {
         let (addr, _task) = one_shot(
             b"HTTP/1.1 413 Payload Too Large\r\ncontent-type: application/json\r\n\
               content-length: 55\r\n\r\n{\"error\":{\"code\":\"body_too_large\",\"message\":\"too big\"}}",
+            false,
         )
         .await;
         let res = get(addr, "/x", &[]).await;

@@ -1,5 +1,6 @@
-//! An SSE client over raw TCP that parses with [`herald_sse::Parser`], so
-//! tests see the exact head and body bytes the server sends.
+//! An SSE client for tests: reqwest reads the response, [`herald_sse::Parser`]
+//! parses the body, and every body byte the server sent is kept, so tests
+//! can check the exact `text/event-stream` bytes.
 //!
 //! ```no_run
 //! # async fn example(addr: std::net::SocketAddr) {
@@ -18,19 +19,14 @@
 
 use std::{collections::VecDeque, io, net::SocketAddr, time::Duration};
 
+use futures_util::{StreamExt as _, stream::BoxStream};
 use herald_sse::{Item, Parser};
-use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
-    net::TcpStream,
-    time::Instant,
-};
+use hyper::body::Bytes;
+use tokio::time::Instant;
 
 mod expect;
 
-use crate::{
-    http,
-    wire::{self, BodyDecoder, Head},
-};
+use crate::http::{self, Head};
 
 /// How long [`SseClient::connect`] waits for the response head (and, for a
 /// non-200 reply, its body).
@@ -70,11 +66,10 @@ pub fn percent_encode(value: &str) -> String {
 }
 
 /// One SSE connection, read item by item.
-#[derive(Debug)]
 pub struct SseClient {
-    stream: TcpStream,
+    /// The body of a 200 reply, until it ends.
+    stream: Option<BoxStream<'static, reqwest::Result<Bytes>>>,
     head: Head,
-    decoder: BodyDecoder,
     parser: Parser,
     pending: VecDeque<Item>,
     body: Vec<u8>,
@@ -82,9 +77,19 @@ pub struct SseClient {
     end: Option<bool>,
 }
 
+impl std::fmt::Debug for SseClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SseClient")
+            .field("head", &self.head)
+            .field("body_len", &self.body.len())
+            .field("end", &self.end)
+            .finish_non_exhaustive()
+    }
+}
+
 impl SseClient {
-    /// Connects and sends `GET path_and_query` with `Host`,
-    /// `Accept: text/event-stream` (unless `headers` set them) and `headers`,
+    /// Sends `GET path_and_query` on a fresh connection with
+    /// `Accept: text/event-stream` (unless `headers` sets it) and `headers`,
     /// then reads the response head. For a non-200 reply it also reads the
     /// whole body (see [`body_text`](Self::body_text)).
     ///
@@ -115,47 +120,34 @@ impl SseClient {
         path_and_query: &str,
         headers: &[(&str, &str)],
     ) -> io::Result<Self> {
-        let has = |name: &str| headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
-        let mut req = format!("GET {path_and_query} HTTP/1.1\r\n");
-        if !has("host") {
-            req.push_str(&format!("Host: {addr}\r\n"));
-        }
-        if !has("accept") {
-            req.push_str("Accept: text/event-stream\r\n");
+        let mut request = http::client().get(format!("http://{addr}{path_and_query}"));
+        if !headers
+            .iter()
+            .any(|(n, _)| n.eq_ignore_ascii_case("accept"))
+        {
+            request = request.header("accept", "text/event-stream");
         }
         for (name, value) in headers {
-            req.push_str(&format!("{name}: {value}\r\n"));
+            request = request.header(*name, *value);
         }
-        req.push_str("\r\n");
-        let mut stream = TcpStream::connect(addr).await?;
-        stream.set_nodelay(true)?;
-        stream.write_all(req.as_bytes()).await?;
-        let mut rest = Vec::new();
-        let head = wire::read_head(&mut stream, &mut rest).await?;
-        let decoder = BodyDecoder::new(head.body_kind());
-        if head.status == 200 {
-            let mut client = Self::new(stream, head, decoder);
-            client.absorb(&rest);
-            return Ok(client);
-        }
-        let body = http::read_body(&mut stream, rest, decoder).await?;
-        let mut client = Self::new(stream, head, BodyDecoder::new(wire::BodyKind::Empty));
-        client.body = body;
-        client.end = Some(true);
-        Ok(client)
-    }
-
-    fn new(stream: TcpStream, head: Head, decoder: BodyDecoder) -> Self {
-        Self {
-            stream,
+        let response = request.send().await.map_err(http::io_error)?;
+        let head = Head::new(response.status(), response.headers());
+        let mut client = Self {
+            stream: None,
             head,
-            decoder,
             parser: Parser::new(),
             pending: VecDeque::new(),
             body: Vec::new(),
             retry: None,
             end: None,
+        };
+        if client.head.status == 200 {
+            client.stream = Some(response.bytes_stream().boxed());
+        } else {
+            client.body = response.bytes().await.map_err(http::io_error)?.to_vec();
+            client.end = Some(true);
         }
+        Ok(client)
     }
 
     /// The response status.
@@ -218,7 +210,7 @@ impl SseClient {
 
     /// Whether the stream has ended as its framing says (the terminating
     /// chunk, or the full `Content-Length`), rather than by the connection
-    /// dropping. False while the stream is open.
+    /// dropping or breaking. False while the stream is open.
     pub fn ended_cleanly(&self) -> bool {
         self.end == Some(true)
     }
@@ -228,30 +220,32 @@ impl SseClient {
     ///
     /// # Panics
     ///
-    /// When the body is malformed (bad chunking, or the parser refuses it).
+    /// When the parser refuses the stream.
     pub async fn next_item_or_end(&mut self, timeout: Duration) -> Next {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(item) = self.pending.pop_front() {
                 return Next::Item(item);
             }
-            if self.end.is_some() {
+            let Some(stream) = self.stream.as_mut().filter(|_| self.end.is_none()) else {
                 return Next::End;
-            }
-            let mut chunk = [0; 8192];
-            match tokio::time::timeout_at(deadline, self.stream.read(&mut chunk)).await {
+            };
+            match tokio::time::timeout_at(deadline, stream.next()).await {
                 Err(_) => return Next::Timeout,
-                Ok(Ok(0) | Err(_)) => self.end = Some(self.decoder.is_done()),
-                Ok(Ok(n)) => self.absorb(&chunk[..n]),
+                Ok(Some(Ok(bytes))) => self.absorb(&bytes),
+                Ok(end) => {
+                    // hyper reports a body cut short (a dropped connection,
+                    // bad chunking) as an error, a complete one as its end.
+                    self.end = Some(end.is_none());
+                    self.stream = None;
+                }
             }
         }
     }
 
     fn absorb(&mut self, bytes: &[u8]) {
         let start = self.body.len();
-        if let Err(err) = self.decoder.feed(bytes, &mut self.body) {
-            panic!("malformed SSE body framing: {err}; {}", self.context());
-        }
+        self.body.extend_from_slice(bytes);
         let mut items = Vec::new();
         if let Err(err) = self.parser.feed_into(&self.body[start..], &mut items) {
             panic!("SSE parser refused the stream: {err}; {}", self.context());
@@ -262,9 +256,6 @@ impl SseClient {
             }
         }
         self.pending.extend(items);
-        if self.decoder.is_done() {
-            self.end = Some(true);
-        }
     }
 
     /// Text for panic messages: the tail of the body seen so far.
@@ -291,7 +282,7 @@ impl SseClient {
 }
 #[cfg(test)]
 mod tests {
-    use tokio::net::TcpListener;
+    use tokio::{io::AsyncWriteExt, net::TcpListener};
 
     use super::*;
 
@@ -307,14 +298,9 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
-            let (mut socket, _) = listener.accept().await.unwrap();
-            let mut seen = Vec::new();
-            while wire::head_len(&seen).is_none() {
-                let mut chunk = [0; 1024];
-                let n = socket.read(&mut chunk).await.unwrap();
-                seen.extend_from_slice(&chunk[..n]);
-            }
-            assert!(seen.windows(25).any(|w| w == b"Accept: text/event-stream"));
+            let (seen, mut socket) = crate::canned::accept(&listener).await;
+            let seen = seen.to_ascii_lowercase();
+            assert!(seen.contains("accept: text/event-stream\r\n"), "{seen}");
             for piece in reply.chunks(7) {
                 socket.write_all(piece).await.unwrap();
             }

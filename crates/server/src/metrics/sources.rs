@@ -4,59 +4,50 @@
 //! A collector rather than counters kept in step: a source keeps its own totals, so each
 //! scrape emits them as they are, and nothing can drift or double count.
 
+use herald_postgres::{SourceMonitor, SourceStatus};
 use prometheus::{
-    IntCounterVec, IntGaugeVec, Opts,
     core::{Collector, Desc},
     proto::MetricFamily,
 };
 
-use herald_postgres::{SourceMonitor, SourceStatus};
+use super::family::Family;
 
-/// A metric family of the sources.
-struct Family {
-    name: &'static str,
-    help: &'static str,
-    counter: bool,
-    /// The value for one source; `None` leaves that source out.
-    value: fn(&SourceStatus) -> Option<u64>,
-}
-
-const FAMILIES: [Family; 6] = [
+const FAMILIES: [Family<SourceStatus>; 6] = [
     Family {
         name: "herald_source_connected",
         help: "Whether the PostgreSQL source is connected (1) or not (0).",
         counter: false,
-        value: |s| Some(u64::from(s.connected)),
+        value: |s| Some(f64::from(u8::from(s.connected))),
     },
     Family {
         name: "herald_source_notifications_total",
         help: "Notifications the source received (outbox mode: wake-ups).",
         counter: true,
-        value: |s| Some(s.notifications),
+        value: |s| Some(s.notifications as f64),
     },
     Family {
         name: "herald_source_events_published_total",
         help: "Events the source published to the bus, herald.reset notices included.",
         counter: true,
-        value: |s| Some(s.published),
+        value: |s| Some(s.published as f64),
     },
     Family {
         name: "herald_source_bad_payloads_total",
         help: "Changes the source skipped because they could not become events.",
         counter: true,
-        value: |s| Some(s.bad_payloads),
+        value: |s| Some(s.bad_payloads as f64),
     },
     Family {
         name: "herald_source_reconnects_total",
         help: "Connections the source re-established after losing one.",
         counter: true,
-        value: |s| Some(s.reconnects),
+        value: |s| Some(s.reconnects as f64),
     },
     Family {
         name: "herald_source_outbox_lag",
         help: "Outbox rows not yet published, as last counted (outbox mode).",
         counter: false,
-        value: |s| s.outbox_lag,
+        value: |s| s.outbox_lag.map(|n| n as f64),
     },
 ];
 
@@ -78,18 +69,7 @@ impl std::fmt::Debug for SourceCollector {
 
 impl SourceCollector {
     pub(crate) fn new(monitors: Vec<SourceMonitor>) -> Self {
-        let descs = FAMILIES
-            .iter()
-            .map(|f| {
-                Desc::new(
-                    f.name.to_owned(),
-                    f.help.to_owned(),
-                    vec![LABEL.to_owned()],
-                    Default::default(),
-                )
-                .expect("valid metric name")
-            })
-            .collect();
+        let descs = FAMILIES.iter().map(|f| f.desc(Some(LABEL))).collect();
         Self { monitors, descs }
     }
 }
@@ -104,26 +84,7 @@ impl Collector for SourceCollector {
         FAMILIES
             .iter()
             .flat_map(|family| {
-                let opts = Opts::new(family.name, family.help);
-                let values = statuses
-                    .iter()
-                    .filter_map(|s| Some((s.name.as_str(), (family.value)(s)?)));
-                // Fresh vectors per scrape, set to the totals: the cost is a few
-                // allocations per source, at scrape time only.
-                if family.counter {
-                    let vec = IntCounterVec::new(opts, &[LABEL]).expect("valid metric");
-                    for (name, value) in values {
-                        vec.with_label_values(&[name]).inc_by(value);
-                    }
-                    vec.collect()
-                } else {
-                    let vec = IntGaugeVec::new(opts, &[LABEL]).expect("valid metric");
-                    for (name, value) in values {
-                        vec.with_label_values(&[name])
-                            .set(i64::try_from(value).unwrap_or(i64::MAX));
-                    }
-                    vec.collect()
-                }
+                family.collect(Some(LABEL), statuses.iter().map(|s| (s.name.as_str(), s)))
             })
             .collect()
     }

@@ -9,10 +9,11 @@
 use herald_bus::Bus;
 use herald_redis::{RedisLog, Stats as LogStats};
 use prometheus::{
-    Counter, Gauge, Opts,
     core::{Collector, Desc},
     proto::MetricFamily,
 };
+
+use super::family::Family;
 
 /// What one scrape reads.
 struct Snapshot {
@@ -21,93 +22,84 @@ struct Snapshot {
     log: LogStats,
 }
 
-/// A metric family read from a [`Snapshot`].
-struct Family {
-    name: &'static str,
-    help: &'static str,
-    counter: bool,
-    value: fn(&Snapshot) -> f64,
-}
-
-/// Prometheus samples are `f64`: counts below 2^53 are exact.
-const FAMILIES: [Family; 13] = [
+const FAMILIES: [Family<Snapshot>; 13] = [
     Family {
         name: "herald_subscribers",
         help: "Subscribers registered on the bus.",
         counter: false,
-        value: |s| s.bus.subscribers as f64,
+        value: |s| Some(s.bus.subscribers as f64),
     },
     Family {
         name: "herald_events_published_total",
         help: "Events published.",
         counter: true,
-        value: |s| s.bus.published as f64,
+        value: |s| Some(s.bus.published as f64),
     },
     Family {
         name: "herald_events_delivered_total",
         help: "Events handed to subscribers, history included.",
         counter: true,
-        value: |s| s.bus.delivered as f64,
+        value: |s| Some(s.bus.delivered as f64),
     },
     Family {
         name: "herald_resets_total",
         help: "herald.reset notices sent.",
         counter: true,
-        value: |s| s.bus.resets as f64,
+        value: |s| Some(s.bus.resets as f64),
     },
     Family {
         name: "herald_log_calls_total",
         help: "Shared-log (Redis) calls; mean latency = call seconds / calls.",
         counter: true,
-        value: |s| s.log.calls as f64,
+        value: |s| Some(s.log.calls as f64),
     },
     Family {
         name: "herald_log_call_seconds_total",
         help: "Time spent in shared-log (Redis) calls.",
         counter: true,
-        value: |s| s.log.call_time.as_secs_f64(),
+        value: |s| Some(s.log.call_time.as_secs_f64()),
     },
     Family {
         name: "herald_log_call_failures_total",
         help: "Shared-log calls that failed, timeouts included.",
         counter: true,
-        value: |s| s.log.failures as f64,
+        value: |s| Some(s.log.failures as f64),
     },
     Family {
         name: "herald_log_call_timeouts_total",
         help: "Shared-log calls that got no answer in time.",
         counter: true,
-        value: |s| s.log.timeouts as f64,
+        value: |s| Some(s.log.timeouts as f64),
     },
     Family {
         name: "herald_log_tail_lag",
         help: "Events this node's tail is behind the newest it knows of.",
         counter: false,
-        value: |s| s.log.tail_lag as f64,
+        value: |s| Some(s.log.tail_lag as f64),
     },
     Family {
         name: "herald_log_tail_failures_total",
         help: "Times the tail's Redis connection failed.",
         counter: true,
-        value: |s| s.log.tail_failures as f64,
+        value: |s| Some(s.log.tail_failures as f64),
     },
     Family {
         name: "herald_log_appends_recovered_total",
         help: "Appends whose reply was lost but were found stored (answered 200).",
         counter: true,
-        value: |s| s.log.appends_recovered as f64,
+        value: |s| Some(s.log.appends_recovered as f64),
     },
     Family {
         name: "herald_log_appends_fenced_total",
         help: "Appends whose reply was lost and that were cancelled before running (answered 503).",
         counter: true,
-        value: |s| s.log.appends_fenced as f64,
+        value: |s| Some(s.log.appends_fenced as f64),
     },
     Family {
         name: "herald_log_appends_unknown_total",
         help: "Appends whose outcome could not be settled (answered 504).",
         counter: true,
-        value: |s| s.log.appends_unknown as f64,
+        value: |s| Some(s.log.appends_unknown as f64),
     },
 ];
 
@@ -128,18 +120,7 @@ impl std::fmt::Debug for TotalsCollector {
 
 impl TotalsCollector {
     pub(crate) fn new(bus: Bus, redis: Option<RedisLog>) -> Self {
-        let descs = FAMILIES
-            .iter()
-            .map(|f| {
-                Desc::new(
-                    f.name.to_owned(),
-                    f.help.to_owned(),
-                    Vec::new(),
-                    Default::default(),
-                )
-                .expect("valid metric name")
-            })
-            .collect();
+        let descs = FAMILIES.iter().map(|f| f.desc(None)).collect();
         Self { bus, redis, descs }
     }
 }
@@ -156,21 +137,7 @@ impl Collector for TotalsCollector {
         };
         FAMILIES
             .iter()
-            .flat_map(|family| {
-                let opts = Opts::new(family.name, family.help);
-                let value = (family.value)(&snapshot);
-                // A fresh metric per scrape, holding the total: a few allocations, at
-                // scrape time only.
-                if family.counter {
-                    let counter = Counter::with_opts(opts).expect("valid metric");
-                    counter.inc_by(value);
-                    counter.collect()
-                } else {
-                    let gauge = Gauge::with_opts(opts).expect("valid metric");
-                    gauge.set(value);
-                    gauge.collect()
-                }
-            })
+            .flat_map(|family| family.collect(None, [("", &snapshot)]))
             .collect()
     }
 }

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use herald_testkit::server::{Server, ServerBuilder};
 
+pub mod client;
 pub mod pg;
 
 /// The `herald` binary under test: the one cargo builds for this package's integration
