@@ -1,4 +1,4 @@
-//! [`Draft`]: one event to publish, as the body of `POST /publish` (SPEC §5).
+//! [`Draft`]: one event to publish, as the body of `POST /publish` (docs/api.md).
 
 use serde::Serialize;
 use serde_json::Value;

@@ -23,7 +23,7 @@ pub enum Item {
     Event(Event),
     /// Events were lost: past retention, or the id resumed from is unknown to
     /// the server. The events that follow have no further hole; refetch
-    /// state, then keep consuming (SPEC §4).
+    /// state, then keep consuming (docs/api.md, resume).
     Reset {
         /// `retention` or `unknown_id`.
         reason: String,
