@@ -69,13 +69,12 @@
 //! stream, and the body bytes go from that buffer straight into
 //! [`herald_sse::Parser`]. A `herald-client` subscription adds per stream a
 //! hyper connection task and its buffers, a boxed body stream, and a `Bytes`
-//! per chunk. Measured on one machine (debug builds, 1,000 subscribers of one
-//! topic, 200 events at 200/s, the same `herald`): loadgen's generator used
-//! 7.8 KB per connection and 6.1 ms CPU per 1,000 deliveries, payload checks,
-//! histograms and publishing included; a bare `herald-client` consumer that
-//! only counted used 26 KB and 9.5 ms, and fell behind (3.5 s to take 1 s of
-//! events). That client is for a service's few subscriptions that must never
-//! lose an event, not a load generator's thousands. The request is one
+//! per chunk. A first trial (debug builds, 1,000 subscribers; not yet a
+//! benchmark with a reproducing command) showed a bare `herald-client`
+//! consumer using several times the memory per stream and more CPU per
+//! delivery than this generator, and falling behind the events. That client
+//! is for a service's few subscriptions that must never lose an event, not a
+//! load generator's thousands. The request is one
 //! fixed `GET`, so the hand-written part is small: `httparse` reads the
 //! head, and `body` is the workspace's only chunked decoder.
 //!
