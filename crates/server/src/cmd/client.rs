@@ -79,13 +79,13 @@ fn client(server: &ServerArgs) -> Result<Client, ExitCode> {
     })
 }
 
-/// The exit code for a request that failed with `error`, printed.
-fn failed(server: &ServerArgs, error: &Error) -> ExitCode {
+/// The exit code for a request that failed with `error`, printed (an unreachable
+/// server's error names the URL).
+fn failed(error: &Error) -> ExitCode {
+    eprintln!("herald: {error}");
     if error.is_unreachable() {
-        eprintln!("herald: cannot reach {}: {error}", server.url);
         ExitCode::from(UNREACHABLE)
     } else {
-        eprintln!("herald: {error}");
         ExitCode::from(REFUSED)
     }
 }
@@ -114,7 +114,7 @@ pub(super) async fn publish(args: PublishArgs) -> ExitCode {
             println!("{id}");
             ExitCode::SUCCESS
         }
-        Err(e) => failed(&args.server, &e),
+        Err(e) => failed(&e),
     }
 }
 
@@ -134,7 +134,7 @@ pub(super) async fn subscribe(args: SubscribeArgs) -> ExitCode {
     let mut stdout = std::io::stdout().lock();
     while let Some(item) = subscription.next().await {
         let line = match item {
-            Err(e) => return failed(&args.server, &e),
+            Err(e) => return failed(&e),
             Ok(Item::Connected { connection }) => {
                 eprintln!("herald: connected: {}", json!({ "connection": connection }));
                 continue;
