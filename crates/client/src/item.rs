@@ -25,7 +25,8 @@ pub enum Item {
     /// the server. The events that follow have no further hole; refetch
     /// state, then keep consuming (docs/api.md, resume).
     Reset {
-        /// `retention` or `unknown_id`.
+        /// Why: `retention`, `unknown_id`, or `source_reconnected` (a PostgreSQL
+        /// source lost notifications while it was disconnected).
         reason: String,
         /// The last event id the client had; events after it were missed.
         missed_since: String,

@@ -19,7 +19,7 @@ use crate::{
 };
 
 /// What publishing needs of the server.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct Publishing {
     bus: Bus,
     rate: Arc<RateLimiter>,
@@ -30,12 +30,13 @@ struct Publishing {
 pub(crate) fn route(
     app: &App,
 ) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone + use<> {
-    let publishing = Publishing {
+    // One reference count per request, not one per part.
+    let publishing = Arc::new(Publishing {
         bus: app.bus.clone(),
         rate: app.publish_rate.clone(),
         max_body_bytes: app.config.limits.max_body_bytes,
         duration: app.metrics.publish_duration.clone(),
-    };
+    });
     warp::path("publish")
         .and(warp::path::end())
         .and(warp::post())
